@@ -1,0 +1,148 @@
+# cgprof build. `make` builds build/libcgprof.so and build/cgprof;
+# `make check` installs missing Debian packages, builds and runs every test;
+# `make demo` profiles a bundled program and prints a report.
+# Quiet by default; `make V=1` shows full commands.
+
+CC      ?= gcc
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BUILD   := build
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+WARN := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
+        -Wmissing-prototypes -Wold-style-definition -Wformat=2 -Wundef \
+        -Wcast-qual -Wwrite-strings -Wpointer-arith -Wvla \
+        -Wimplicit-fallthrough -Werror=implicit-function-declaration
+ifeq ($(CI),true)
+WARN += -Werror
+endif
+
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden \
+               -fno-omit-frame-pointer -g $(WARN)
+OPT        ?= -O2
+CFLAGS_REL  := $(BASE_CFLAGS) $(OPT) $(CFLAGS)
+SAN         := -fsanitize=address,undefined -fno-sanitize-recover=all
+CFLAGS_TEST := $(BASE_CFLAGS) -O1 $(SAN) -DCGPROF_UNIT_TEST $(CFLAGS)
+
+# Static, hidden copies of the dependencies go into libcgprof.so so a host
+# process sees nothing but libc from us (DESIGN.md "Never break the host").
+LIB_STATIC := -Wl,--exclude-libs,ALL -Wl,-Bstatic -lunwind-generic -lunwind \
+              -llzma -ljansson -lmbedtls -lmbedx509 -lmbedcrypto -lz -Wl,-Bdynamic
+LIB_LDFLAGS := -shared -Wl,-z,defs -Wl,-z,now -Wl,--version-script=preload/exports.map \
+               -Wl,-soname,libcgprof.so
+TEST_LIBS := -lcheck -lsubunit -lunwind-generic -lunwind -ljansson -lmbedtls \
+             -lmbedx509 -lmbedcrypto -lz -lm -lrt -ldl -pthread
+
+# Sources by folder: each folder is one stage of the data's trip.
+src = $(sort $(wildcard $(1)/*.c))
+LIB_MODULES := common config profile sampler uploader preload
+CLI_MODULES := common config profile uploader report cli
+LIB_SRC := $(foreach m,$(LIB_MODULES),$(call src,$(m)))
+CLI_SRC := $(foreach m,$(CLI_MODULES),$(call src,$(m)))
+ALL_SRC := $(sort $(LIB_SRC) $(CLI_SRC))
+
+rel = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+san = $(patsubst %.c,$(BUILD)/asan/%.o,$(1))
+
+# Unit tests: test/unit/<module>/test_<file>.c, one binary each, linked
+# with its module and the modules it may depend on (asan+ubsan objects).
+TDEPS_common   := common
+TDEPS_config   := config common
+TDEPS_profile  := profile common
+TDEPS_sampler  := sampler profile common
+TDEPS_uploader := uploader profile common
+TDEPS_report   := report profile common
+TDEPS_preload  := preload sampler uploader profile config common
+TDEPS_cli      := cli report uploader profile config common
+UNIT_SRC  := $(sort $(wildcard test/unit/*/test_*.c))
+UNIT_BIN  := $(patsubst test/unit/%.c,$(BUILD)/test/unit/%,$(UNIT_SRC))
+HELPERS   := $(BUILD)/asan/test/helpers.o
+
+# Workloads: small programs with known behaviour, built like user code
+# (-O2, no frame pointers) for the integration tests and the demo.
+WORKLOAD_SRC := $(sort $(wildcard test/workloads/*.c))
+WORKLOAD_BIN := $(patsubst test/workloads/%.c,$(BUILD)/workloads/%,$(WORKLOAD_SRC))
+WORKLOAD_CFLAGS := -O2 -g -fomit-frame-pointer -pthread -Wall
+
+.PHONY: all check test unit integration deps demo clean install uninstall bench lint
+all: $(BUILD)/libcgprof.so $(BUILD)/cgprof
+
+deps:
+	$(Q)scripts/install-deps
+
+$(BUILD)/libcgprof.so: $(call rel,$(LIB_SRC)) preload/exports.map
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(CFLAGS_REL) $(LIB_LDFLAGS) -o $@ $(call rel,$(LIB_SRC)) $(LIB_STATIC) -ldl -pthread
+
+$(BUILD)/cgprof: $(call rel,$(CLI_SRC))
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(CFLAGS_REL) -o $@ $^ -lcurl -ljansson -lmbedtls -lmbedx509 -lmbedcrypto -lz -lm -pthread
+
+$(BUILD)/obj/%.o: %.c $(BUILD)/.flags
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS_REL) -MMD -MP -c -o $@ $<
+
+$(BUILD)/asan/%.o: %.c $(BUILD)/.flags
+	@mkdir -p $(dir $@)
+	@echo "  CC san  $<"
+	$(Q)$(CC) $(CFLAGS_TEST) -MMD -MP -c -o $@ $<
+
+# Rebuild everything when the flags change.
+$(BUILD)/.flags: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(CC) $(CFLAGS_REL) $(CFLAGS_TEST) $(LIB_STATIC)' | cmp -s - $@ || \
+	  echo '$(CC) $(CFLAGS_REL) $(CFLAGS_TEST) $(LIB_STATIC)' > $@
+FORCE:
+
+.SECONDEXPANSION:
+$(BUILD)/test/unit/%: test/unit/%.c $(HELPERS) \
+    $$(call san,$$(foreach m,$$(TDEPS_$$(firstword $$(subst /, ,$$*))),$$(call src,$$(m))))
+	@mkdir -p $(dir $@)
+	@echo "  TEST    $@"
+	$(Q)$(CC) $(CFLAGS_TEST) -Itest -MMD -MP -o $@ $(filter %.c %.o,$^) $(TEST_LIBS)
+
+$(BUILD)/workloads/%: test/workloads/%.c
+	@mkdir -p $(dir $@)
+	@echo "  CC wl   $<"
+	$(Q)$(CC) $(WORKLOAD_CFLAGS) -o $@ $< -ldl -lm
+
+# The README's test command: install what is missing, build, run all tests.
+check: deps
+	$(Q)$(MAKE) --no-print-directory all tests
+	$(Q)scripts/run-tests
+
+tests: $(UNIT_BIN) $(WORKLOAD_BIN) all
+
+unit: $(UNIT_BIN)
+	$(Q)scripts/run-tests --unit-only
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all $(BUILD)/workloads/demo
+	$(Q)scripts/demo
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all $(WORKLOAD_BIN)
+	$(Q)scripts/bench
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/cgprof
+	install -m 0644 $(BUILD)/libcgprof.so $(DESTDIR)$(PREFIX)/lib/libcgprof.so
+	install -m 0755 $(BUILD)/cgprof $(DESTDIR)$(PREFIX)/bin/cgprof
+	install -m 0644 include/cgprof.h -D $(DESTDIR)$(PREFIX)/include/cgprof.h
+	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/cgprof/README.md
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/lib/libcgprof.so $(DESTDIR)$(PREFIX)/bin/cgprof \
+	      $(DESTDIR)$(PREFIX)/include/cgprof.h
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/cgprof
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

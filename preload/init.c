@@ -1,0 +1,2 @@
+/* placeholder until the preload lands */
+#include "preload.h"

@@ -1,0 +1,137 @@
+/* profile/: the profile model exchanged between the sampler, the uploaders
+ * and the report: one reporting interval of one process as a call tree whose
+ * nodes carry per-counter *self* sample counts (totals are derived), plus
+ * metadata (WIRE.md §1.1). Also its encoders/decoders: CodeGuru agent JSON,
+ * folded stacks, and gzip'd files as stored by the file sink and the spool.
+ * Not thread-safe: one owner at a time. */
+#ifndef CGPROF_PROFILE_H
+#define CGPROF_PROFILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/common.h"
+
+/* Counters, named as the CodeGuru console's thread states. A count of
+ * counter C is worth 1 / sample_weights[C] seconds of thread time:
+ * - RUNNABLE: per-thread CPU-timer samples; weight = cpuSamplingHz, so
+ *   RUNNABLE seconds are CPU seconds.
+ * - BLOCKED, WAITING, TIMED_WAITING, IDLE, NATIVE: thread-state samples
+ *   taken every samplingIntervalMs; weight = 1000 / samplingIntervalMs.
+ * The wire names are cgprof_counter_name(). */
+enum cgprof_counter {
+    CGPROF_COUNTER_RUNNABLE = 0,
+    CGPROF_COUNTER_BLOCKED,
+    CGPROF_COUNTER_NATIVE,
+    CGPROF_COUNTER_WAITING,
+    CGPROF_COUNTER_TIMED_WAITING,
+    CGPROF_COUNTER_IDLE,
+    CGPROF_NCOUNTERS
+};
+
+const char *cgprof_counter_name(enum cgprof_counter c);
+/* Returns the counter for a wire name, or -1. */
+int cgprof_counter_from_name(const char *name);
+
+struct cgprof_node {
+    const char *name;                 /* interned; NULL for the root */
+    struct cgprof_node *parent;
+    struct cgprof_node *first_child;
+    struct cgprof_node *next_sibling;
+    uint64_t counts[CGPROF_NCOUNTERS]; /* self counts */
+};
+
+/* Errors counted during one profile (WIRE.md §1.1 debugInfo.errorsCount). */
+struct cgprof_error_counts {
+    unsigned errors_count;
+    unsigned sdk_client_errors;
+    unsigned configure_agent_errors;
+    unsigned configure_agent_rnfe_auto_create_enabled_errors;
+    unsigned create_profiling_group_errors;
+    unsigned post_agent_profile_errors;
+    unsigned post_agent_profile_rnfe_auto_create_enabled_errors;
+};
+
+struct cgprof_profile {
+    /* metadata */
+    uint64_t start_ms;                /* epoch ms when the profile began */
+    uint64_t end_ms;                  /* epoch ms of the last sample (> start) */
+    uint64_t duration_ms;             /* active wall time (pauses excluded) */
+    double cpu_time_s;                /* whole-process CPU time in the interval */
+    double num_threads;               /* average threads seen per sample tick */
+    uint64_t num_times_sampled;       /* sampling ticks aggregated */
+    double sample_weights[CGPROF_NCOUNTERS]; /* counts per second; 0 = unused */
+    uint64_t agent_cpu_ms;            /* agent's own CPU time (agentOverhead) */
+    unsigned agent_memory_mb;         /* estimated profile memory */
+    uint64_t samples_dropped;         /* samples lost (ring full, unwind fail) */
+    uint64_t agent_start_ms;
+    int pid;
+    char group_name[256];             /* profiling group or program name */
+    char runtime_version[64];         /* e.g. "glibc-2.36" */
+    char fleet_instance_id[256];
+    char *fleet_info_json;            /* owned JSON object text, or NULL */
+    struct cgprof_error_counts errors;
+
+    /* call tree */
+    struct cgprof_node root;
+    size_t node_count;
+
+    /* private: arena, interning and child index (profile/tree.c) */
+    struct cgprof__profile_store *store;
+};
+
+/* Initializes an empty profile. Returns 0 or CGPROF_ENOMEM. */
+int cgprof_profile_init(struct cgprof_profile *p);
+void cgprof_profile_cleanup(struct cgprof_profile *p);
+/* Empties the tree and counts but keeps interned strings' memory reusable;
+ * metadata is zeroed. */
+int cgprof_profile_reset(struct cgprof_profile *p);
+
+/* Interns a name; the result lives as long as the profile. NULL on OOM. */
+const char *cgprof_profile_intern(struct cgprof_profile *p, const char *s, size_t n);
+
+/* Finds or creates the child of parent named name (need not be interned).
+ * NULL on OOM. */
+struct cgprof_node *cgprof_profile_child(struct cgprof_profile *p,
+                                         struct cgprof_node *parent,
+                                         const char *name);
+
+/* Adds count to the self counter of the stack frames[0..n) given root
+ * first (frames[n-1] is the leaf). Returns 0 or CGPROF_ENOMEM. */
+int cgprof_profile_add_stack(struct cgprof_profile *p, const char *const *frames,
+                             size_t n, enum cgprof_counter c, uint64_t count);
+
+/* Adds every count of src into dst and widens dst's time range; metadata
+ * sums (duration, CPU, samples) are added. Returns 0 or CGPROF_ENOMEM. */
+int cgprof_profile_merge(struct cgprof_profile *dst, const struct cgprof_profile *src);
+
+/* Approximate bytes held by the profile (for the memory cap). */
+size_t cgprof_profile_memory(const struct cgprof_profile *p);
+
+/* Sum of self counts of counter c over the whole tree. */
+uint64_t cgprof_profile_total(const struct cgprof_profile *p, enum cgprof_counter c);
+
+/* ---- encoders and decoders -------------------------------------------- */
+
+/* CodeGuru agent-profile JSON (WIRE.md §1.1), appended to out (bounded).
+ * Returns 0, CGPROF_ETOOBIG or CGPROF_ENOMEM. */
+int cgprof_profile_encode_codeguru(const struct cgprof_profile *p, struct cgprof_buf *out);
+/* Parses CodeGuru agent-profile JSON into an initialized, empty profile.
+ * Returns 0, CGPROF_EJSON or CGPROF_ENOMEM. */
+int cgprof_profile_decode_codeguru(struct cgprof_profile *p, const char *json, size_t len);
+
+/* Folded stacks ("a;b;c 12\n") of the counters in mask (bit per counter). */
+int cgprof_profile_encode_folded(const struct cgprof_profile *p, unsigned mask,
+                                 struct cgprof_buf *out);
+
+/* gzip (RFC 1952) helpers; out is appended to. */
+int cgprof_gzip(const void *in, size_t len, struct cgprof_buf *out);
+int cgprof_gunzip(const void *in, size_t len, struct cgprof_buf *out);
+
+/* Reads a stored profile (.json or .json.gz) into an initialized profile. */
+int cgprof_profile_load_file(struct cgprof_profile *p, const char *path);
+/* Writes p as gzip'd CodeGuru JSON to path atomically. */
+int cgprof_profile_save_file(const struct cgprof_profile *p, const char *path);
+
+#endif

@@ -1,0 +1,60 @@
+/* sampler/: per-thread CPU timers and their signal handler, stack capture,
+ * unwinding (DWARF CFI via libunwind, on the agent thread), symbolization
+ * and aggregation into a struct cgprof_profile. The handler only copies
+ * registers and the top of the stack into a lock-free ring; everything else
+ * runs on the agent thread that calls cgprof_sampler_drain(). */
+#ifndef CGPROF_SAMPLER_H
+#define CGPROF_SAMPLER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../profile/profile.h"
+
+struct cgprof_sampler_options {
+    unsigned cpu_hz;            /* per-thread CPU-time sampling rate, 1..1000 */
+    unsigned max_stack_depth;   /* frames kept; deeper stacks get a marker */
+    pid_t agent_tid;            /* never sampled */
+};
+
+struct cgprof_sampler_stats {
+    uint64_t samples;           /* samples aggregated */
+    uint64_t dropped_ring_full; /* handler found no free slot */
+    uint64_t unwind_errors;     /* stacks cut short */
+    uint64_t threads_seen;      /* threads that got a timer */
+    unsigned threads_live;
+    int signo;                  /* signal in use, 0 when stopped */
+};
+
+/* Installs the handler on a free signal (SIGPROF if unused, else a free
+ * real-time signal), arms a timer for every thread of the process (except
+ * the agent) and prepares the unwinder. Returns 0 or a negative error. */
+int cgprof_sampler_start(const struct cgprof_sampler_options *opts);
+
+/* Deletes every timer; the handler stays installed (never reset to
+ * SIG_DFL) but ignores late signals. */
+void cgprof_sampler_stop(void);
+
+bool cgprof_sampler_running(void);
+
+/* Agent thread: unwinds, symbolizes and aggregates every pending sample
+ * into p. Returns the number of samples aggregated. */
+size_t cgprof_sampler_drain(struct cgprof_profile *p);
+
+/* Agent thread: finds threads we do not know yet (/proc/self/task, e.g.
+ * raw clone) and arms them; forgets threads that exited; notices when the
+ * host took our signal and moves to another one. */
+void cgprof_sampler_maintain(void);
+
+/* Called on a new thread before its start routine (pthread_create
+ * interposer) and when it exits. Cheap no-ops when not running. */
+void cgprof_sampler_thread_begin(void);
+void cgprof_sampler_thread_end(void);
+
+/* fork child: forget every thread but the caller, re-arm its timer. */
+void cgprof_sampler_atfork_child(void);
+
+void cgprof_sampler_get_stats(struct cgprof_sampler_stats *st);
+
+#endif
