@@ -91,7 +91,10 @@ const char *cgprof_program_name(void)
     }
     path[n] = '\0';
     const char *base = strrchr(path, '/');
-    snprintf(name, sizeof(name), "%s", base ? base + 1 : path);
+    base = base ? base + 1 : path;
+    size_t len = strnlen(base, sizeof(name) - 1);
+    memcpy(name, base, len);
+    name[len] = '\0';
     return name;
 }
 

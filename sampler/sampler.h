@@ -9,13 +9,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "../profile/profile.h"
 
 struct cgprof_sampler_options {
     unsigned cpu_hz;            /* per-thread CPU-time sampling rate, 1..1000 */
     unsigned max_stack_depth;   /* frames kept; deeper stacks get a marker */
-    pid_t agent_tid;            /* never sampled */
 };
 
 struct cgprof_sampler_stats {
@@ -37,6 +37,9 @@ int cgprof_sampler_start(const struct cgprof_sampler_options *opts);
 void cgprof_sampler_stop(void);
 
 bool cgprof_sampler_running(void);
+
+/* The agent thread's id: it is never given a timer. */
+void cgprof_sampler_set_agent_tid(pid_t tid);
 
 /* Agent thread: unwinds, symbolizes and aggregates every pending sample
  * into p. Returns the number of samples aggregated. */

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "sampler.h"
 
@@ -50,5 +51,103 @@ void cgprof__perfmap_free(struct cgprof__perfmap *m);
  * Returns a cgprof_malloc'd string, or NULL when name is not mangled or
  * cannot be demangled (the caller keeps the raw name). */
 char *cgprof__demangle(const char *name);
+
+
+/* ---- the sample ring (ring.c; handler-reachable) ----------------------- */
+
+/* Registers in libunwind's x86_64 numbering (UNW_X86_64_RAX..RIP). */
+#define CGPROF__NREGS 17
+#define CGPROF__STACK_COPY (64 * 1024)
+#define CGPROF__RING_SLOTS 32
+
+enum { CGPROF__SLOT_FREE = 0, CGPROF__SLOT_WRITING = 1, CGPROF__SLOT_READY = 2 };
+
+struct cgprof__sample {
+    _Atomic int state;
+    pid_t tid;
+    uint64_t regs[CGPROF__NREGS];
+    uint64_t stack_start;       /* address of stack[0] in the sampled thread */
+    uint32_t stack_len;
+    unsigned char stack[CGPROF__STACK_COPY];
+};
+
+/* Maps the ring (agent side, once). Returns 0 or -errno. */
+int cgprof__ring_init(void);
+/* Async-signal-safe. Claims a free slot, or NULL (and counts a drop). */
+struct cgprof__sample *cgprof__ring_claim_sigsafe(void);
+/* Async-signal-safe. Publishes a slot filled by the handler. */
+void cgprof__ring_publish_sigsafe(struct cgprof__sample *s);
+/* Agent thread: the next ready slot at or after *cursor, or NULL. */
+struct cgprof__sample *cgprof__ring_next_ready(unsigned *cursor);
+void cgprof__ring_release(struct cgprof__sample *s);
+uint64_t cgprof__ring_dropped(void);
+/* fork child: every slot back to free. */
+void cgprof__ring_reset(void);
+
+/* ---- thread table (threads.c) ------------------------------------------ */
+
+#define CGPROF__MAX_THREADS 4096
+
+struct cgprof__thread {
+    _Atomic pid_t tid;          /* 0 = free entry */
+    uintptr_t stack_lo, stack_hi; /* 0,0 = unknown bounds */
+    timer_t timer;
+    bool has_timer;
+    bool seen;                  /* mark for /proc scans */
+};
+
+/* Async-signal-safe: true when p points at an entry of the table. */
+bool cgprof__thread_is_entry_sigsafe(const void *p);
+int cgprof__threads_init(unsigned hz, pid_t agent_tid);
+void cgprof__threads_set_agent(pid_t tid);
+int cgprof__threads_add_self(int signo);
+void cgprof__threads_remove_self(void);
+unsigned cgprof__threads_scan(int signo);
+void cgprof__threads_rearm_all(int signo);
+void cgprof__threads_disarm_all(void);
+void cgprof__threads_after_fork(void);
+void cgprof__threads_stats(unsigned *live, uint64_t *seen);
+
+/* ---- signal handling (signal.c) ---------------------------------------- */
+
+/* Picks and installs the handler; returns the signal number or -errno. */
+int cgprof__signal_install(void);
+int cgprof__signal_current(void);
+/* True when the disposition of our signal is still our handler. */
+bool cgprof__signal_still_ours(void);
+/* Enables / disables capture (late signals are then ignored). */
+void cgprof__signal_set_active(bool on);
+
+/* ---- modules and unwinding (modules.c, unwind.c) ----------------------- */
+
+struct cgprof__module;
+
+/* Agent thread: refreshes the module table when dlopen/dlclose happened
+ * (cheap check) or when forced. Returns true when it changed. */
+bool cgprof__modules_refresh(bool force);
+/* The module whose mapped segments cover addr, or NULL. */
+struct cgprof__module *cgprof__modules_find(uint64_t addr);
+/* Reads 8 bytes at runtime address addr from our private copy of the
+ * file-backed image of a module (never from the host's mapping, which a
+ * dlclose may remove). Returns 0 or -1. */
+int cgprof__modules_read(uint64_t addr, uint64_t *val);
+/* Unwind-table lookup data for a module: runtime address of
+ * .eh_frame_hdr's search table, its FDE count, and the text range. */
+int cgprof__module_eh_table(const struct cgprof__module *m, uint64_t *hdr,
+                            uint64_t *table, uint64_t *count,
+                            uint64_t *start_ip, uint64_t *end_ip);
+/* "module:function" or "module+0xOFF" for a code address (ip already
+ * adjusted to point inside the call instruction). Cached; the string
+ * lives until the next module change. */
+const char *cgprof__modules_frame_name(uint64_t ip);
+uint64_t cgprof__modules_generation(void);
+void cgprof__modules_cleanup(void);
+
+int cgprof__unwind_init(void);
+/* Unwinds one captured sample into pcs (leaf first); returns the frame
+ * count, and sets *complete to false when the unwind stopped early. */
+size_t cgprof__unwind(const struct cgprof__sample *s, uint64_t *pcs, size_t max,
+                      bool *complete);
+void cgprof__unwind_flush(void);
 
 #endif

@@ -1,0 +1,316 @@
+/* The agent thread: drains samples every 10 ms, keeps the thread list
+ * fresh, watches its own CPU use and the kill switch, and every reporting
+ * interval (and at exit) closes the profile and hands it to the sinks.
+ * It runs with every signal blocked so the host's signals never land on
+ * it, and it is never sampled. */
+#include <errno.h>
+#include <gnu/libc-version.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../sampler/sampler.h"
+#include "../uploader/uploader.h"
+#include "preload_int.h"
+
+#define TICK_MS 10
+#define MAINTAIN_MS 200
+#define BUDGET_CHECK_MS 1000
+#define KILL_SWITCH_CHECK_MS 60000
+
+struct cgprof__agent cgprof__agent = {
+    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .cond = PTHREAD_COND_INITIALIZER,
+    .work = PTHREAD_MUTEX_INITIALIZER,
+};
+
+static void interval_begin(struct cgprof__agent *a)
+{
+    struct cgprof_sampler_stats st;
+    cgprof_sampler_get_stats(&st);
+    a->interval_start_ns = cgprof_now_ns();
+    a->interval_start_ms = cgprof_epoch_ms();
+    a->interval_cpu_ns = cgprof_process_cpu_ns();
+    a->interval_agent_ns = cgprof_thread_cpu_ns();
+    a->interval_samples = 0;
+    a->interval_dropped = st.dropped_ring_full + st.unwind_errors;
+    a->thread_count_sum = 0;
+    a->thread_count_ticks = 0;
+}
+
+static void fill_metadata(struct cgprof__agent *a)
+{
+    struct cgprof_profile *p = &a->profile;
+    struct cgprof_sampler_stats st;
+    cgprof_sampler_get_stats(&st);
+    uint64_t now_ms = cgprof_epoch_ms();
+    p->start_ms = a->interval_start_ms;
+    p->end_ms = now_ms > p->start_ms ? now_ms : p->start_ms + 1;
+    p->duration_ms = (cgprof_now_ns() - a->interval_start_ns) / 1000000u;
+    p->cpu_time_s = (double)(cgprof_process_cpu_ns() - a->interval_cpu_ns) / 1e9;
+    p->num_threads = a->thread_count_ticks ?
+        a->thread_count_sum / (double)a->thread_count_ticks : (double)st.threads_live;
+    p->num_times_sampled = a->interval_samples;
+    memset(p->sample_weights, 0, sizeof(p->sample_weights));
+    p->sample_weights[CGPROF_COUNTER_RUNNABLE] = (double)a->cfg.cpu_sampling_hz;
+    p->agent_cpu_ms = (cgprof_thread_cpu_ns() - a->interval_agent_ns) / 1000000u;
+    p->agent_memory_mb = (unsigned)(cgprof_profile_memory(p) >> 20);
+    uint64_t dropped = st.dropped_ring_full + st.unwind_errors;
+    p->samples_dropped = dropped - a->interval_dropped;
+    p->agent_start_ms = a->agent_start_ms;
+    p->pid = (int)getpid();
+    snprintf(p->group_name, sizeof(p->group_name), "%s",
+             a->cfg.profiling_group_name[0] ? a->cfg.profiling_group_name
+                                            : cgprof_program_name());
+    snprintf(p->runtime_version, sizeof(p->runtime_version), "glibc-%s",
+             gnu_get_libc_version());
+    snprintf(p->fleet_instance_id, sizeof(p->fleet_instance_id), "%s", a->fleet_id);
+}
+
+/* Hands the finished profile to the sinks. Until the network sinks land,
+ * every profile goes to outputDir, so nothing is lost. */
+static void deliver(struct cgprof__agent *a)
+{
+    static bool told;
+    if ((a->cfg.sinks & ~(unsigned)CGPROF_SINK_FILE) && !told) {
+        told = true;
+        cgprof_warn("sink '%s' is not available in this build; profiles are "
+                    "kept in %s", (a->cfg.sinks & CGPROF_SINK_CODEGURU) ? "codeguru"
+                                                                       : "pyroscope",
+                    a->cfg.output_dir);
+    }
+    char path[1024];
+    size_t cap = (size_t)a->cfg.max_output_mb << 20;
+    int rc = cgprof_file_sink_write(&a->profile, a->cfg.output_dir, cap, path, sizeof(path));
+    if (rc != 0)
+        cgprof_warn("cannot write profile to %s: %s", a->cfg.output_dir, cgprof_strerror(rc));
+    else
+        cgprof_info("profile written to %s", path);
+}
+
+/* Closes the interval: profiles without samples are not written. */
+static void roll(struct cgprof__agent *a)
+{
+    if (a->interval_samples > 0) {
+        fill_metadata(a);
+        deliver(a);
+    }
+    cgprof_profile_reset(&a->profile);
+    interval_begin(a);
+}
+
+static bool kill_switch_present(const struct cgprof__agent *a)
+{
+    struct stat st;
+    return a->cfg.kill_switch_path[0] && stat(a->cfg.kill_switch_path, &st) == 0;
+}
+
+/* CPU budget: the agent thread's CPU over wall time since the interval
+ * began, as a percentage of one core. */
+static bool over_budget(const struct cgprof__agent *a, uint64_t now_ns)
+{
+    uint64_t wall = now_ns - a->interval_start_ns;
+    if (wall < 5000000000ull)
+        return false;
+    uint64_t cpu = cgprof_thread_cpu_ns() - a->interval_agent_ns;
+    return cpu * 100 > wall * a->cfg.cpu_limit_percent;
+}
+
+static void *agent_main(void *arg)
+{
+    struct cgprof__agent *a = arg;
+    cgprof_sampler_set_agent_tid((pid_t)syscall(SYS_gettid));
+    pthread_setname_np(pthread_self(), "cgprof-agent");
+    pthread_mutex_lock(&a->work);
+    interval_begin(a);
+    cgprof_sampler_maintain();
+    pthread_mutex_unlock(&a->work);
+    uint64_t last_maintain = cgprof_now_ns(), last_budget = last_maintain,
+             last_kill = last_maintain;
+    for (;;) {
+        pthread_mutex_lock(&a->lock);
+        if (!a->stop_requested && !a->flush_requested) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += TICK_MS * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&a->cond, &a->lock, &ts);
+        }
+        bool stop = a->stop_requested, flush = a->flush_requested;
+        a->flush_requested = false;
+        pthread_mutex_unlock(&a->lock);
+
+        pthread_mutex_lock(&a->work);
+        a->interval_samples += cgprof_sampler_drain(&a->profile);
+        uint64_t now = cgprof_now_ns();
+        if (stop) {
+            roll(a);
+            pthread_mutex_unlock(&a->work);
+            break;
+        }
+        if (now - last_maintain >= MAINTAIN_MS * 1000000ull) {
+            last_maintain = now;
+            cgprof_sampler_maintain();
+            struct cgprof_sampler_stats st;
+            cgprof_sampler_get_stats(&st);
+            a->thread_count_sum += st.threads_live;
+            a->thread_count_ticks++;
+        }
+        if (now - last_kill >= KILL_SWITCH_CHECK_MS * 1000000ull) {
+            last_kill = now;
+            if (kill_switch_present(a)) {
+                cgprof_warn("kill switch %s found; profiling stopped", a->cfg.kill_switch_path);
+                a->kill_switch_hit = true;
+                cgprof_sampler_stop();
+                pthread_mutex_unlock(&a->work);
+                break;
+            }
+        }
+        if (now - last_budget >= BUDGET_CHECK_MS * 1000000ull) {
+            last_budget = now;
+            if (over_budget(a, now)) {
+                cgprof_warn("agent CPU use above cpuLimitPercent=%u%%; profiling stopped "
+                            "after writing what was collected", a->cfg.cpu_limit_percent);
+                cgprof_sampler_stop();
+                roll(a);
+                pthread_mutex_unlock(&a->work);
+                break;
+            }
+        }
+        size_t mem_cap = (size_t)a->cfg.memory_limit_mb << 20;
+        if (flush || now - a->interval_start_ns >= a->cfg.reporting_interval_ms * 1000000ull ||
+            cgprof_profile_memory(&a->profile) > mem_cap)
+            roll(a);
+        pthread_mutex_unlock(&a->work);
+    }
+    pthread_mutex_lock(&a->lock);
+    a->exited = true;
+    pthread_cond_broadcast(&a->cond);
+    pthread_mutex_unlock(&a->lock);
+    return NULL;
+}
+
+/* Starts the agent thread with every signal blocked. */
+static int spawn(struct cgprof__agent *a)
+{
+    cgprof__pthread_create_fn create = cgprof__real_pthread_create();
+    if (!create)
+        return CGPROF_ENOTFOUND;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    a->stop_requested = a->flush_requested = a->exited = false;
+    int rc = create(&a->thread, NULL, agent_main, a);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0)
+        return -rc;
+    a->thread_started = true;
+    return 0;
+}
+
+int cgprof__agent_start(void)
+{
+    struct cgprof__agent *a = &cgprof__agent;
+    if (a->thread_started)
+        return 0;
+    if (kill_switch_present(a)) {
+        cgprof_warn("kill switch %s found; not profiling", a->cfg.kill_switch_path);
+        return CGPROF_EDISABLED;
+    }
+    if (cgprof_profile_init(&a->profile) != 0)
+        return CGPROF_ENOMEM;
+    a->agent_start_ms = cgprof_epoch_ms();
+    cgprof_uuid4(a->fleet_id);
+    struct cgprof_sampler_options so = {
+        .cpu_hz = a->cfg.cpu_sampling_hz,
+        .max_stack_depth = a->cfg.max_stack_depth,
+    };
+    int rc = cgprof_sampler_start(&so);
+    if (rc != 0) {
+        cgprof_warn("cannot start CPU sampling: %s", cgprof_strerror(rc));
+        cgprof_profile_cleanup(&a->profile);
+        return rc;
+    }
+    rc = spawn(a);
+    if (rc != 0) {
+        cgprof_warn("cannot start the agent thread: %s", cgprof_strerror(rc));
+        cgprof_sampler_stop();
+        cgprof_profile_cleanup(&a->profile);
+    }
+    return rc;
+}
+
+bool cgprof__agent_running(void)
+{
+    return cgprof__agent.thread_started;
+}
+
+void cgprof__agent_stop(unsigned timeout_ms)
+{
+    struct cgprof__agent *a = &cgprof__agent;
+    if (!a->thread_started)
+        return;
+    cgprof_sampler_stop();
+    pthread_mutex_lock(&a->lock);
+    a->stop_requested = true;
+    pthread_cond_broadcast(&a->cond);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    int rc = 0;
+    while (!a->exited && rc == 0)
+        rc = pthread_cond_timedwait(&a->cond, &a->lock, &ts);
+    bool exited = a->exited;
+    pthread_mutex_unlock(&a->lock);
+    if (exited)
+        pthread_join(a->thread, NULL);
+    else
+        cgprof_warn("the final profile was not written within %u ms", timeout_ms);
+    a->thread_started = false;
+}
+
+int cgprof__agent_flush(void)
+{
+    struct cgprof__agent *a = &cgprof__agent;
+    if (!a->thread_started)
+        return CGPROF_EINVAL;
+    pthread_mutex_lock(&a->lock);
+    a->flush_requested = true;
+    pthread_cond_broadcast(&a->cond);
+    pthread_mutex_unlock(&a->lock);
+    return 0;
+}
+
+/* fork child: the agent thread did not survive; the parent's profile
+ * belongs to the parent (it is abandoned here, not freed, since the child
+ * shares nothing with it). Start over with this process's own. */
+void cgprof__agent_after_fork_child(void)
+{
+    struct cgprof__agent *a = &cgprof__agent;
+    pthread_mutex_init(&a->lock, NULL);
+    pthread_cond_init(&a->cond, NULL);
+    pthread_mutex_init(&a->work, NULL);
+    if (!a->thread_started)
+        return;
+    a->thread_started = false;
+    memset(&a->profile, 0, sizeof(a->profile));
+    cgprof_sampler_atfork_child();
+    if (cgprof_profile_init(&a->profile) != 0 || spawn(a) != 0) {
+        cgprof_sampler_stop();
+        return;
+    }
+    a->agent_start_ms = cgprof_epoch_ms();
+    cgprof_uuid4(a->fleet_id);
+}

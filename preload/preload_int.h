@@ -1,0 +1,64 @@
+/* Declarations shared by the files of preload/ only. */
+#ifndef CGPROF_PRELOAD_INT_H
+#define CGPROF_PRELOAD_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../profile/profile.h"
+#include "preload.h"
+
+/* The one agent of this process. Fields below `lock` are guarded by it. */
+struct cgprof__agent {
+    struct cgprof_config cfg;
+    pthread_t thread;
+    bool thread_started;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool stop_requested;
+    bool flush_requested;
+    bool exited;
+    /* Held by the agent thread while it works on shared state, and by the
+     * fork prepare handler, so a child never inherits a half-updated
+     * profile or unwinder cache. */
+    pthread_mutex_t work;
+    /* Owned by the agent thread: */
+    struct cgprof_profile profile;
+    uint64_t interval_start_ns;
+    uint64_t interval_start_ms;
+    uint64_t interval_cpu_ns;       /* process CPU at interval start */
+    uint64_t interval_agent_ns;     /* agent thread CPU at interval start */
+    uint64_t interval_samples;
+    uint64_t interval_dropped;
+    double thread_count_sum;
+    uint64_t thread_count_ticks;
+    uint64_t agent_start_ms;
+    char fleet_id[37];
+    bool kill_switch_hit;
+};
+
+extern struct cgprof__agent cgprof__agent;
+
+/* agent.c */
+int cgprof__agent_start(void);
+/* Stops the agent thread, flushing within timeout_ms; idempotent. */
+void cgprof__agent_stop(unsigned timeout_ms);
+int cgprof__agent_flush(void);
+bool cgprof__agent_running(void);
+void cgprof__agent_after_fork_child(void);
+
+/* interpose.c */
+typedef int (*cgprof__pthread_create_fn)(pthread_t *, const pthread_attr_t *,
+                                          void *(*)(void *), void *);
+cgprof__pthread_create_fn cgprof__real_pthread_create(void);
+
+/* fork.c */
+void cgprof__fork_register(void);
+
+/* init.c */
+/* Loads the configuration and starts everything; used by the constructor
+ * and cgprof_start(). */
+int cgprof__preload_start(const char *options);
+
+#endif

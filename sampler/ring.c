@@ -1,0 +1,90 @@
+/* The sample ring: a fixed array of slots that signal handlers fill and the
+ * agent thread drains. Lock-free: a handler claims a slot with one CAS
+ * (FREE -> WRITING), fills it and publishes it (READY); the agent reads
+ * READY slots and frees them. Low slots are preferred so that at usual
+ * rates only a few slots' pages are ever touched (RSS stays small).
+ * Handler-reachable: only _sigsafe functions, atomics and syscalls here. */
+#include <errno.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "sampler_int.h"
+
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "lock-free atomic int required");
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "lock-free atomic long long required");
+
+static struct cgprof__sample *ring;
+static _Atomic uint64_t ring_dropped;
+
+/* Maps the slots once; the memory is never returned (a late signal may
+ * still look at it). Tests: test/unit/sampler/test_ring.c */
+int cgprof__ring_init(void)
+{
+    if (ring)
+        return 0;
+    void *p = mmap(NULL, sizeof(struct cgprof__sample) * CGPROF__RING_SLOTS,
+                   PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return -errno;
+    ring = p;
+    return 0;
+}
+
+/* Async-signal-safe. */
+struct cgprof__sample *cgprof__ring_claim_sigsafe(void)
+{
+    struct cgprof__sample *r = ring;
+    if (!r)
+        return NULL;
+    for (unsigned i = 0; i < CGPROF__RING_SLOTS; i++) {
+        int expected = CGPROF__SLOT_FREE;
+        if (atomic_load_explicit(&r[i].state, memory_order_relaxed) == CGPROF__SLOT_FREE &&
+            atomic_compare_exchange_strong_explicit(&r[i].state, &expected,
+                                                    CGPROF__SLOT_WRITING,
+                                                    memory_order_acquire,
+                                                    memory_order_relaxed))
+            return &r[i];
+    }
+    atomic_fetch_add_explicit(&ring_dropped, 1, memory_order_relaxed);
+    return NULL;
+}
+
+/* Async-signal-safe. */
+void cgprof__ring_publish_sigsafe(struct cgprof__sample *s)
+{
+    atomic_store_explicit(&s->state, CGPROF__SLOT_READY, memory_order_release);
+}
+
+struct cgprof__sample *cgprof__ring_next_ready(unsigned *cursor)
+{
+    if (!ring)
+        return NULL;
+    for (unsigned i = *cursor; i < CGPROF__RING_SLOTS; i++) {
+        if (atomic_load_explicit(&ring[i].state, memory_order_acquire) == CGPROF__SLOT_READY) {
+            *cursor = i + 1;
+            return &ring[i];
+        }
+    }
+    *cursor = CGPROF__RING_SLOTS;
+    return NULL;
+}
+
+void cgprof__ring_release(struct cgprof__sample *s)
+{
+    atomic_store_explicit(&s->state, CGPROF__SLOT_FREE, memory_order_release);
+}
+
+uint64_t cgprof__ring_dropped(void)
+{
+    return atomic_load_explicit(&ring_dropped, memory_order_relaxed);
+}
+
+void cgprof__ring_reset(void)
+{
+    if (!ring)
+        return;
+    for (unsigned i = 0; i < CGPROF__RING_SLOTS; i++)
+        atomic_store(&ring[i].state, CGPROF__SLOT_FREE);
+    atomic_store(&ring_dropped, 0);
+}

@@ -1,0 +1,287 @@
+/* The thread table and per-thread CPU timers. Every thread of the process
+ * gets one timer_create() timer on its own CPU-time clock, delivered to
+ * that thread only (SIGEV_THREAD_ID), with a random first expiry so short
+ * threads are sampled fairly. Threads are found three ways: the thread that
+ * starts the sampler, new threads through the pthread_create interposer
+ * (cgprof_sampler_thread_begin, from their first instruction), and a
+ * /proc/self/task scan for everything else (raw clone, threads that existed
+ * before us). The table is a fixed array so the handler can trust a pointer
+ * into it; changes happen under one mutex, never in the handler. */
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sampler_int.h"
+
+static struct cgprof__thread table[CGPROF__MAX_THREADS];
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned table_high;          /* entries [0, table_high) may be used */
+static unsigned live_threads;
+static uint64_t threads_seen;
+static unsigned sample_hz = 100;
+static pid_t agent_tid;
+static pthread_key_t exit_key;
+static bool exit_key_ok;
+
+/* Async-signal-safe. */
+bool cgprof__thread_is_entry_sigsafe(const void *p)
+{
+    const char *c = p, *b = (const char *)table;
+    return c >= b && c < b + sizeof(table) &&
+           (size_t)(c - b) % sizeof(table[0]) == 0;
+}
+
+static pid_t gettid_raw(void)
+{
+    return (pid_t)syscall(SYS_gettid);
+}
+
+/* The CPU-time clock of any thread of this process (the kernel's
+ * MAKE_THREAD_CPUCLOCK(tid, CPUCLOCK_SCHED)), so the agent can arm timers
+ * for threads it did not start. */
+static clockid_t thread_cpu_clock(pid_t tid)
+{
+    return (clockid_t)((~(unsigned)tid << 3) | 6);
+}
+
+static struct cgprof__thread *find_locked(pid_t tid)
+{
+    for (unsigned i = 0; i < table_high; i++)
+        if (atomic_load_explicit(&table[i].tid, memory_order_relaxed) == tid)
+            return &table[i];
+    return NULL;
+}
+
+static struct cgprof__thread *alloc_locked(pid_t tid)
+{
+    for (unsigned i = 0; i < CGPROF__MAX_THREADS; i++) {
+        if (atomic_load_explicit(&table[i].tid, memory_order_relaxed) == 0) {
+            struct cgprof__thread *t = &table[i];
+            t->stack_lo = t->stack_hi = 0;
+            t->has_timer = false;
+            t->seen = true;
+            atomic_store(&t->tid, tid);
+            if (i >= table_high)
+                table_high = i + 1;
+            live_threads++;
+            threads_seen++;
+            return t;
+        }
+    }
+    return NULL;
+}
+
+static void disarm_locked(struct cgprof__thread *t)
+{
+    if (t->has_timer) {
+        timer_delete(t->timer);
+        t->has_timer = false;
+    }
+}
+
+static void free_locked(struct cgprof__thread *t)
+{
+    disarm_locked(t);
+    t->stack_lo = t->stack_hi = 0;
+    atomic_store(&t->tid, 0);
+    live_threads--;
+}
+
+/* Creates and starts the timer of t on signal signo. */
+static int arm_locked(struct cgprof__thread *t, int signo, bool self)
+{
+    struct sigevent sev;
+    memset(&sev, 0, sizeof(sev));
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = signo;
+    sev.sigev_value.sival_ptr = t;
+    sev._sigev_un._tid = atomic_load(&t->tid);
+    clockid_t clk = self ? CLOCK_THREAD_CPUTIME_ID : thread_cpu_clock(atomic_load(&t->tid));
+    if (timer_create(clk, &sev, &t->timer) != 0)
+        return -errno;
+    t->has_timer = true;
+    long period = 1000000000L / (long)sample_hz;
+    long first = 1 + (long)(cgprof_random_u64() % (uint64_t)period);
+    struct itimerspec its = {
+        .it_interval = { period / 1000000000L, period % 1000000000L },
+        .it_value = { first / 1000000000L, first % 1000000000L },
+    };
+    if (timer_settime(t->timer, 0, &its, NULL) != 0) {
+        int err = -errno;
+        disarm_locked(t);
+        return err;
+    }
+    return 0;
+}
+
+static void stack_bounds_of_self(struct cgprof__thread *t)
+{
+    pthread_attr_t attr;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0)
+        return;
+    void *addr;
+    size_t size;
+    if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+        t->stack_lo = (uintptr_t)addr;
+        t->stack_hi = (uintptr_t)addr + size;
+    }
+    pthread_attr_destroy(&attr);
+}
+
+static void on_thread_exit(void *p)
+{
+    CGPROF_UNUSED(p);
+    cgprof_sampler_thread_end();
+}
+
+int cgprof__threads_init(unsigned hz, pid_t agent)
+{
+    sample_hz = hz ? hz : 100;
+    if (agent)
+        agent_tid = agent;
+    if (!exit_key_ok && pthread_key_create(&exit_key, on_thread_exit) == 0)
+        exit_key_ok = true;
+    return 0;
+}
+
+/* Registers the calling thread with known stack bounds and arms its timer.
+ * Tests: test/integration/shortthreads.sh */
+int cgprof__threads_add_self(int signo)
+{
+    pid_t tid = gettid_raw();
+    if (tid == agent_tid)
+        return 0;
+    struct cgprof__thread scratch;
+    memset(&scratch, 0, sizeof(scratch));
+    stack_bounds_of_self(&scratch);      /* may allocate: outside the lock */
+    pthread_mutex_lock(&table_lock);
+    struct cgprof__thread *t = find_locked(tid);
+    if (!t)
+        t = alloc_locked(tid);
+    int rc = 0;
+    if (t) {
+        t->stack_lo = scratch.stack_lo;
+        t->stack_hi = scratch.stack_hi;
+        if (!t->has_timer)
+            rc = arm_locked(t, signo, true);
+    } else {
+        rc = CGPROF_ETOOBIG;
+    }
+    pthread_mutex_unlock(&table_lock);
+    if (exit_key_ok)
+        pthread_setspecific(exit_key, (void *)1);
+    return rc;
+}
+
+void cgprof__threads_remove_self(void)
+{
+    pid_t tid = gettid_raw();
+    /* No more of our signals on this thread once its entry is gone. */
+    sigset_t set;
+    sigemptyset(&set);
+    int sig = cgprof__signal_current();
+    if (sig > 0) {
+        sigaddset(&set, sig);
+        pthread_sigmask(SIG_BLOCK, &set, NULL);
+    }
+    pthread_mutex_lock(&table_lock);
+    struct cgprof__thread *t = find_locked(tid);
+    if (t)
+        free_locked(t);
+    pthread_mutex_unlock(&table_lock);
+}
+
+/* Scans /proc/self/task: arms threads we have not seen, forgets those that
+ * are gone. Returns the number of live threads. */
+unsigned cgprof__threads_scan(int signo)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return live_threads;
+    pthread_mutex_lock(&table_lock);
+    for (unsigned i = 0; i < table_high; i++)
+        table[i].seen = false;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] < '0' || de->d_name[0] > '9')
+            continue;
+        pid_t tid = (pid_t)atoi(de->d_name);
+        if (tid <= 0 || tid == agent_tid)
+            continue;
+        struct cgprof__thread *t = find_locked(tid);
+        if (!t) {
+            t = alloc_locked(tid);
+            if (t && arm_locked(t, signo, false) != 0) {
+                free_locked(t);          /* it exited meanwhile */
+                continue;
+            }
+        }
+        if (t)
+            t->seen = true;
+    }
+    closedir(d);
+    for (unsigned i = 0; i < table_high; i++)
+        if (atomic_load(&table[i].tid) != 0 && !table[i].seen)
+            free_locked(&table[i]);
+    unsigned n = live_threads;
+    pthread_mutex_unlock(&table_lock);
+    return n;
+}
+
+/* Re-creates every timer on a new signal (the host took the old one). */
+void cgprof__threads_rearm_all(int signo)
+{
+    pid_t self = gettid_raw();
+    pthread_mutex_lock(&table_lock);
+    for (unsigned i = 0; i < table_high; i++) {
+        struct cgprof__thread *t = &table[i];
+        pid_t tid = atomic_load(&t->tid);
+        if (tid == 0)
+            continue;
+        disarm_locked(t);
+        if (arm_locked(t, signo, tid == self) != 0)
+            free_locked(t);
+    }
+    pthread_mutex_unlock(&table_lock);
+}
+
+void cgprof__threads_disarm_all(void)
+{
+    pthread_mutex_lock(&table_lock);
+    for (unsigned i = 0; i < table_high; i++)
+        if (atomic_load(&table[i].tid) != 0)
+            free_locked(&table[i]);
+    pthread_mutex_unlock(&table_lock);
+}
+
+/* fork child: only the calling thread exists; timers are not inherited. */
+void cgprof__threads_after_fork(void)
+{
+    pthread_mutex_init(&table_lock, NULL);
+    for (unsigned i = 0; i < table_high; i++) {
+        table[i].has_timer = false;
+        atomic_store(&table[i].tid, 0);
+    }
+    table_high = 0;
+    live_threads = 0;
+}
+
+void cgprof__threads_stats(unsigned *live, uint64_t *seen)
+{
+    pthread_mutex_lock(&table_lock);
+    *live = live_threads;
+    *seen = threads_seen;
+    pthread_mutex_unlock(&table_lock);
+}
+
+void cgprof__threads_set_agent(pid_t tid)
+{
+    agent_tid = tid;
+}
