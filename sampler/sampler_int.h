@@ -37,10 +37,13 @@ struct cgprof__perfmap;
 /* /tmp/perf-<pid>.map ("START SIZE name", hex, as Node --perf-basic-prof,
  * Python -X perf and JVM perf-map agents write it). */
 struct cgprof__perfmap *cgprof__perfmap_new(pid_t pid);
+/* Same for an explicit path (tests, or a map in another directory). */
+struct cgprof__perfmap *cgprof__perfmap_new_path(const char *path);
 /* Reads lines appended since the last call (the file only grows; a file
  * that shrank or was replaced is re-read whole). Returns entries added. */
 int cgprof__perfmap_refresh(struct cgprof__perfmap *m);
-/* Name of the entry covering addr (later entries win), or NULL. */
+/* Name of the entry covering addr (later entries win), or NULL. The name
+ * stays valid until the map is freed or its file is found replaced. */
 const char *cgprof__perfmap_lookup(const struct cgprof__perfmap *m, uint64_t addr);
 void cgprof__perfmap_free(struct cgprof__perfmap *m);
 
@@ -65,6 +68,9 @@ enum { CGPROF__SLOT_FREE = 0, CGPROF__SLOT_WRITING = 1, CGPROF__SLOT_READY = 2 }
 struct cgprof__sample {
     _Atomic int state;
     pid_t tid;
+    /* 1 + timer overruns: CPU timers expire on scheduler ticks, so at rates
+     * above the kernel's HZ one signal stands for several periods. */
+    uint32_t weight;
     uint64_t regs[CGPROF__NREGS];
     uint64_t stack_start;       /* address of stack[0] in the sampled thread */
     uint32_t stack_len;
