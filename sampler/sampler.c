@@ -16,7 +16,8 @@
 
 static _Atomic bool running;
 static struct cgprof_sampler_options opts;
-static uint64_t samples_total;
+static uint64_t samples_total;      /* weighted: timer periods */
+static uint64_t captures_total;     /* signals that produced a stack */
 static uint64_t unwind_errors;
 static uint64_t pcs[MAX_FRAMES];
 static const char *frames[MAX_FRAMES + 1];
@@ -100,6 +101,7 @@ void cgprof_sampler_atfork_child(void)
     cgprof__threads_after_fork();
     cgprof__ring_reset();
     samples_total = 0;
+    captures_total = 0;
     unwind_errors = 0;
     if (cgprof_sampler_running())
         cgprof__threads_add_self(cgprof__signal_current());
@@ -108,14 +110,14 @@ void cgprof_sampler_atfork_child(void)
 /* Unwinds, names and aggregates one sample. Frames are ordered root first;
  * past max_stack_depth the leaf side is cut and "<Truncated>" marks it, as
  * the CodeGuru agents do. */
-static void aggregate_one(struct cgprof_profile *p, const struct cgprof__sample *s)
+static uint64_t aggregate_one(struct cgprof_profile *p, const struct cgprof__sample *s)
 {
     bool complete;
     size_t n = cgprof__unwind(s, pcs, MAX_FRAMES, &complete);
     if (!complete)
         unwind_errors++;
     if (n == 0)
-        return;
+        return 0;
     size_t keep = n, k = 0;
     bool truncated = false;
     if (keep > opts.max_stack_depth) {
@@ -128,8 +130,11 @@ static void aggregate_one(struct cgprof_profile *p, const struct cgprof__sample 
     }
     if (truncated)
         frames[k - 1] = "<Truncated>";
-    if (cgprof_profile_add_stack(p, frames, k, CGPROF_COUNTER_RUNNABLE, 1) == 0)
-        samples_total++;
+    if (cgprof_profile_add_stack(p, frames, k, CGPROF_COUNTER_RUNNABLE, s->weight) != 0)
+        return 0;
+    samples_total += s->weight;
+    captures_total++;
+    return s->weight;
 }
 
 size_t cgprof_sampler_drain(struct cgprof_profile *p)
@@ -149,9 +154,8 @@ size_t cgprof_sampler_drain(struct cgprof_profile *p)
             cgprof__modules_refresh(false);
             refreshed = true;
         }
-        aggregate_one(p, s);
+        n += aggregate_one(p, s);
         cgprof__ring_release(s);
-        n++;
     }
     return n;
 }
@@ -160,6 +164,7 @@ void cgprof_sampler_get_stats(struct cgprof_sampler_stats *st)
 {
     memset(st, 0, sizeof(*st));
     st->samples = samples_total;
+    st->captures = captures_total;
     st->dropped_ring_full = cgprof__ring_dropped();
     st->unwind_errors = unwind_errors;
     cgprof__threads_stats(&st->threads_live, &st->threads_seen);

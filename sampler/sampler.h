@@ -19,7 +19,8 @@ struct cgprof_sampler_options {
 };
 
 struct cgprof_sampler_stats {
-    uint64_t samples;           /* samples aggregated */
+    uint64_t samples;           /* timer periods aggregated (weighted) */
+    uint64_t captures;          /* stacks captured (one per signal) */
     uint64_t dropped_ring_full; /* handler found no free slot */
     uint64_t unwind_errors;     /* stacks cut short */
     uint64_t threads_seen;      /* threads that got a timer */
@@ -42,7 +43,8 @@ bool cgprof_sampler_running(void);
 void cgprof_sampler_set_agent_tid(pid_t tid);
 
 /* Agent thread: unwinds, symbolizes and aggregates every pending sample
- * into p. Returns the number of samples aggregated. */
+ * into p. Returns the number of timer periods aggregated: a signal that
+ * arrives late (timer overrun) counts for every period it stands for. */
 size_t cgprof_sampler_drain(struct cgprof_profile *p);
 
 /* Agent thread: finds threads we do not know yet (/proc/self/task, e.g.
