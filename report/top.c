@@ -319,6 +319,8 @@ static int summary(const struct cgprof_report_selection *sel, unsigned mask,
     cgprof_report_format_time(sel->start_ms, from, sizeof(from));
     cgprof_report_format_time(sel->end_ms, to, sizeof(to));
     cgprof_report_mask_describe(mask, desc, sizeof(desc));
+    const char *view = mask == CGPROF_REPORT_MASK_CPU ? "cpu"
+                       : mask == CGPROF_REPORT_MASK_LATENCY ? "latency" : NULL;
 
     int rc = cgprof_buf_printf(out, "time range:    %s .. %s (%.1f min)\n", from, to,
                                sel->end_ms > sel->start_ms
@@ -327,9 +329,9 @@ static int summary(const struct cgprof_report_selection *sel, unsigned mask,
         rc = cgprof_buf_printf(out, "profiles:      %zu%s%s\n", sel->nprofiles,
                                sel->groups[0] ? " from " : "", sel->groups);
     if (rc == 0)
-        rc = cgprof_buf_printf(out, "samples:       %llu total, %llu in this view (%s)\n",
+        rc = cgprof_buf_printf(out, "samples:       %llu total, %llu in this view\n",
                                (unsigned long long)all,
-                               (unsigned long long)t->total_count, desc);
+                               (unsigned long long)t->total_count);
     if (rc == 0)
         rc = cgprof_buf_printf(out, "CPU time:      %.2f s (process), %.2f s sampled on CPU\n",
                                sel->cpu_time_s,
@@ -345,8 +347,10 @@ static int summary(const struct cgprof_report_selection *sel, unsigned mask,
         rc = cgprof_buf_printf(out, "dropped:       %llu samples\n",
                                (unsigned long long)sel->samples_dropped);
     if (rc == 0)
-        rc = cgprof_buf_printf(out, "view:          %s, %.2f s of thread time\n\n",
-                               desc, t->total_s);
+        rc = view ? cgprof_buf_printf(out, "view:          %s (%s), %.2f s of thread time\n\n",
+                                      view, desc, t->total_s)
+                  : cgprof_buf_printf(out, "view:          %s, %.2f s of thread time\n\n",
+                                      desc, t->total_s);
     return rc;
 }
 
