@@ -781,6 +781,9 @@ static int rust_v0(const char *s, struct dm_out *o)
 
 typedef char *(*cxa_demangle_fn)(const char *, char *, size_t *, int *);
 
+/* Test seam: pretend libstdc++ is absent (the ASan runtime loads it). */
+CGPROF_STATIC bool demangle_skip_cxa;
+
 static _Atomic(cxa_demangle_fn) cxa_fn;
 static _Atomic uint64_t cxa_next_try_ns;
 
@@ -788,6 +791,8 @@ static _Atomic uint64_t cxa_next_try_ns;
  * looked up again at most every 10 s in case the host dlopens it later. */
 static cxa_demangle_fn get_cxa_demangle(void)
 {
+    if (demangle_skip_cxa)
+        return NULL;
     cxa_demangle_fn fn = atomic_load(&cxa_fn);
     if (fn)
         return fn;
