@@ -322,9 +322,14 @@ static int summary(const struct cgprof_report_selection *sel, unsigned mask,
     const char *view = mask == CGPROF_REPORT_MASK_CPU ? "cpu"
                        : mask == CGPROF_REPORT_MASK_LATENCY ? "latency" : NULL;
 
-    int rc = cgprof_buf_printf(out, "time range:    %s .. %s (%.1f min)\n", from, to,
-                               sel->end_ms > sel->start_ms
-                                   ? (double)(sel->end_ms - sel->start_ms) / 60000.0 : 0.0);
+    double span_s = sel->end_ms > sel->start_ms
+                        ? (double)(sel->end_ms - sel->start_ms) / 1000.0 : 0.0;
+    int rc = span_s < 120 ? cgprof_buf_printf(out, "time range:    %s .. %s (%.1f s)\n",
+                                              from, to, span_s)
+             : span_s < 7200 ? cgprof_buf_printf(out, "time range:    %s .. %s (%.1f min)\n",
+                                                 from, to, span_s / 60)
+             : cgprof_buf_printf(out, "time range:    %s .. %s (%.1f h)\n", from, to,
+                                 span_s / 3600);
     if (rc == 0)
         rc = cgprof_buf_printf(out, "profiles:      %zu%s%s\n", sel->nprofiles,
                                sel->groups[0] ? " from " : "", sel->groups);
