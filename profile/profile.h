@@ -73,9 +73,10 @@ struct cgprof_profile {
     char *fleet_info_json;            /* owned JSON object text, or NULL */
     struct cgprof_error_counts errors;
 
-    /* call tree */
+    /* call tree. Children point at &root, so a profile with nodes must not
+     * be copied or moved (pass pointers; use merge to combine). */
     struct cgprof_node root;
-    size_t node_count;
+    size_t node_count;                /* nodes below the root */
 
     /* private: arena, interning and child index (profile/tree.c) */
     struct cgprof__profile_store *store;
@@ -85,10 +86,12 @@ struct cgprof_profile {
 int cgprof_profile_init(struct cgprof_profile *p);
 void cgprof_profile_cleanup(struct cgprof_profile *p);
 /* Empties the tree and counts but keeps interned strings' memory reusable;
- * metadata is zeroed. */
+ * metadata is zeroed. Interned names and node pointers from before the
+ * reset are invalid afterwards (their memory is reused). */
 int cgprof_profile_reset(struct cgprof_profile *p);
 
-/* Interns a name; the result lives as long as the profile. NULL on OOM. */
+/* Interns a name (the first n bytes of s, stopping at a NUL); the result
+ * lives as long as the profile, until reset. NULL on OOM. */
 const char *cgprof_profile_intern(struct cgprof_profile *p, const char *s, size_t n);
 
 /* Finds or creates the child of parent named name (need not be interned).
@@ -128,6 +131,9 @@ int cgprof_profile_encode_folded(const struct cgprof_profile *p, unsigned mask,
 /* gzip (RFC 1952) helpers; out is appended to. */
 int cgprof_gzip(const void *in, size_t len, struct cgprof_buf *out);
 int cgprof_gunzip(const void *in, size_t len, struct cgprof_buf *out);
+
+/* Largest stored profile, compressed or decompressed. */
+#define CGPROF_PROFILE_FILE_MAX ((size_t)256 << 20)
 
 /* Reads a stored profile (.json or .json.gz) into an initialized profile. */
 int cgprof_profile_load_file(struct cgprof_profile *p, const char *path);
