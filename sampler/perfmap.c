@@ -460,15 +460,15 @@ const char *cgprof__perfmap_lookup(const struct cgprof__perfmap *m, uint64_t add
 {
     if (!m || m->nsegs == 0)
         return NULL;
-    size_t lo = 0, hi = m->nsegs;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (m->segs[mid].start <= addr)
-            lo = mid + 1;
-        else
-            hi = mid;
+    /* Last segment starting at or below addr (branchless search). */
+    const struct pm_seg *b = m->segs;
+    size_t len = m->nsegs;
+    while (len > 1) {
+        size_t half = len / 2;
+        b = b[half].start <= addr ? b + half : b;
+        len -= half;
     }
-    if (lo == 0 || addr >= m->segs[lo - 1].end)
+    if (b->start > addr || addr >= b->end)
         return NULL;
-    return m->segs[lo - 1].name;
+    return b->name;
 }
