@@ -31,8 +31,13 @@ CFLAGS_TEST := $(BASE_CFLAGS) -O1 $(SAN) -DCGPROF_UNIT_TEST $(CFLAGS)
 
 # Static, hidden copies of the dependencies go into libcgprof.so so a host
 # process sees nothing but libc from us (DESIGN.md "Never break the host").
-LIB_STATIC := -Wl,--exclude-libs,ALL -Wl,-Bstatic -lunwind-generic -lunwind \
-              -llzma -ljansson -lmbedtls -lmbedx509 -lmbedcrypto -lz -Wl,-Bdynamic
+# Debian's libunwind and jansson .a files cannot go into a shared object:
+# scripts/build-static-deps rebuilds the same Debian source packages with
+# -fPIC into $(BUILD)/deps.
+DEPS_DIR := $(BUILD)/deps
+DEPS_A := $(DEPS_DIR)/lib/libunwind-x86_64.a $(DEPS_DIR)/lib/libjansson.a
+LIB_STATIC := -Wl,--exclude-libs,ALL $(DEPS_A) $(DEPS_DIR)/lib/libunwind.a -Wl,-Bstatic \
+              -llzma -lmbedtls -lmbedx509 -lmbedcrypto -lz -Wl,-Bdynamic
 LIB_LDFLAGS := -shared -Wl,-z,defs -Wl,-z,now -Wl,--version-script=preload/exports.map \
                -Wl,-soname,libcgprof.so
 TEST_LIBS := -lcheck -lsubunit -lunwind-generic -lunwind -ljansson -lmbedtls \
@@ -75,7 +80,10 @@ all: $(BUILD)/libcgprof.so $(BUILD)/cgprof
 deps:
 	$(Q)scripts/install-deps
 
-$(BUILD)/libcgprof.so: $(call rel,$(LIB_SRC)) preload/exports.map
+$(DEPS_A):
+	$(Q)scripts/build-static-deps $(DEPS_DIR)
+
+$(BUILD)/libcgprof.so: $(call rel,$(LIB_SRC)) preload/exports.map $(DEPS_A)
 	@echo "  LINK    $@"
 	$(Q)$(CC) $(CFLAGS_REL) $(LIB_LDFLAGS) -o $@ $(call rel,$(LIB_SRC)) $(LIB_STATIC) -ldl -pthread
 
