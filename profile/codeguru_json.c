@@ -43,10 +43,21 @@
 #define DECODE_MAX_DEPTH 4096
 
 static pthread_once_t json_once = PTHREAD_ONCE_INIT;
+/* Set when jansson's allocation failed on this thread: jansson reports
+ * most of those as parse errors, and we want CGPROF_ENOMEM instead. */
+static _Thread_local int json_oom;
+
+static void *json_alloc(size_t n)
+{
+    void *p = cgprof_malloc(n);
+    if (!p)
+        json_oom = 1;
+    return p;
+}
 
 static void json_setup_once(void)
 {
-    json_set_alloc_funcs(cgprof_malloc, cgprof_free);
+    json_set_alloc_funcs(json_alloc, cgprof_free);
 }
 
 /* jansson allocates through cgprof_malloc, so its memory obeys the same
@@ -198,7 +209,13 @@ static int dump_json(const json_t *j, struct cgprof_buf *b)
 /* json_object_set_new that records an allocation failure in *ok. */
 static void set(json_t *obj, const char *key, json_t *v, int *ok)
 {
-    if (!v || !obj || json_object_set_new(obj, key, v) != 0)
+    if (!obj) {
+        json_decref(v);
+        *ok = 0;
+        return;
+    }
+    /* json_object_set_new consumes v even when it fails. */
+    if (!v || json_object_set_new(obj, key, v) != 0)
         *ok = 0;
 }
 
@@ -702,9 +719,10 @@ int cgprof_profile_decode_codeguru(struct cgprof_profile *p, const char *json, s
         return CGPROF_EINVAL;
     cgprof__json_setup();
     json_error_t err;
+    json_oom = 0;
     json_t *doc = json_loadb(json ? json : "", len, 0, &err);
     if (!doc) {
-        if (json_error_code(&err) == json_error_out_of_memory)
+        if (json_oom || json_error_code(&err) == json_error_out_of_memory)
             return CGPROF_ENOMEM;
         cgprof_warn("profile: CodeGuru JSON: %s (line %d, column %d)", err.text,
                     err.line, err.column);
@@ -720,6 +738,8 @@ int cgprof_profile_decode_codeguru(struct cgprof_profile *p, const char *json, s
             rc = decode_meta(p, doc);
     }
     json_decref(doc);
+    if (rc == CGPROF_EJSON && json_oom)
+        rc = CGPROF_ENOMEM;
     if (rc) {
         if (rc == CGPROF_EJSON)
             cgprof_warn("profile: CodeGuru JSON has an unexpected shape");
