@@ -44,7 +44,7 @@
 #endif
 
 /* Hard bounds: tables larger than this keep their first entries only. */
-#define SYMTAB_MAX_SYMS   (4u * 1024 * 1024)
+#define SYMTAB_MAX_SYMS   (2u * 1024 * 1024)
 #define SYMTAB_MAX_POOL   (256u * 1024 * 1024)
 #define SYMTAB_MAX_NAME   4096u
 #define SYMTAB_MAX_SHNUM  65536u
