@@ -320,14 +320,20 @@ const char *cgprof_profile_intern(struct cgprof_profile *p, const char *s, size_
 _Static_assert((CGPROF__PCACHE_SIZE & (CGPROF__PCACHE_SIZE - 1)) == 0,
                "pcache size must be a power of two");
 
-/* Interns a NUL-terminated name, first trying the pointer cache. */
-static const char *intern_cstr(struct cgprof__profile_store *st, const char *s)
+static inline struct cgprof__pcache_slot *pcache_slot(struct cgprof__profile_store *st,
+                                                      const char *s)
 {
     uint64_t k = (uint64_t)(uintptr_t)s;
     k ^= k >> 33;
     k *= 0xff51afd7ed558ccdull;
     k ^= k >> 33;
-    struct cgprof__pcache_slot *pc = &st->pcache[k & (CGPROF__PCACHE_SIZE - 1)];
+    return &st->pcache[k & (CGPROF__PCACHE_SIZE - 1)];
+}
+
+/* Interns a NUL-terminated name, first trying the pointer cache. */
+static const char *intern_cstr(struct cgprof__profile_store *st, const char *s)
+{
+    struct cgprof__pcache_slot *pc = pcache_slot(st, s);
     if (pc->key == s && strcmp(pc->interned, s) == 0)
         return pc->interned;
     const char *r = intern(st, s, strlen(s));
