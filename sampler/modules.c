@@ -128,6 +128,11 @@ static int copy_vdso(struct cgprof__module *m, const void *base)
     for (unsigned i = 0; i < m->nseg; i++)
         if (m->seg[i].offset + m->seg[i].filesz > end)
             end = m->seg[i].offset + m->seg[i].filesz;
+    /* The kernel maps the whole image, section headers included. */
+    const Elf64_Ehdr *eh = base;
+    uint64_t sh_end = eh->e_shoff + (uint64_t)eh->e_shnum * eh->e_shentsize;
+    if (eh->e_shoff && sh_end > end && sh_end < (1u << 16))
+        end = sh_end;
     if (end == 0 || end > (1u << 20))
         return CGPROF_EINVAL;
     unsigned char *copy = cgprof_malloc((size_t)end);
@@ -367,6 +372,14 @@ static char *make_name(uint64_t ip)
         uint64_t start;
         const char *sym = m->symtab ? cgprof__symtab_lookup(m->symtab, ip - m->bias, &start) : NULL;
         if (sym) {
+            /* "pthread_create@@GLIBC_2.34": the version is noise here */
+            const char *at = strchr(sym, '@');
+            char plain[512];
+            if (at && at > sym && (size_t)(at - sym) < sizeof(plain)) {
+                memcpy(plain, sym, (size_t)(at - sym));
+                plain[at - sym] = '\0';
+                sym = plain;
+            }
             char *dem = cgprof__demangle(sym);
             snprintf(buf, sizeof(buf), "%s:%s", m->base, dem ? dem : sym);
             cgprof_free(dem);

@@ -97,10 +97,27 @@ void cgprof__ring_reset(void);
 struct cgprof__thread {
     _Atomic pid_t tid;          /* 0 = free entry */
     uintptr_t stack_lo, stack_hi; /* 0,0 = unknown bounds */
-    timer_t timer;
+    timer_t timer;              /* timer engine */
     bool has_timer;
     bool seen;                  /* mark for /proc scans */
+    int perf_fd;                /* perf engine: task-clock event, or -1 */
+    uint64_t perf_id;           /* its PERF_EVENT_IOC_ID, checked before close */
+    uint64_t perf_period_ns;
+    _Atomic bool perf_first;    /* first period was shortened at random */
 };
+
+/* CPU-time engines. The timer engine (timer_create on the thread's CPU
+ * clock) works everywhere but its timers expire on scheduler ticks, so a
+ * thread shorter than a tick may never be sampled. The perf engine (a
+ * task-clock perf event per thread, hrtimer-driven, signalling its own
+ * thread) samples at the exact rate; it is used when perf_event_open is
+ * allowed and the thread count leaves file descriptors to spare. */
+enum cgprof__engine { CGPROF__ENGINE_AUTO = 0, CGPROF__ENGINE_PERF, CGPROF__ENGINE_TIMER };
+void cgprof__threads_set_engine(enum cgprof__engine e);
+/* Async-signal-safe: the entry whose perf event is fd, or NULL. */
+struct cgprof__thread *cgprof__thread_from_fd_sigsafe(int fd);
+/* Async-signal-safe: re-enables t's perf event for one more period. */
+void cgprof__thread_perf_rearm_sigsafe(struct cgprof__thread *t);
 
 /* Async-signal-safe: true when p points at an entry of the table. */
 bool cgprof__thread_is_entry_sigsafe(const void *p);

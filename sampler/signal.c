@@ -126,9 +126,16 @@ static void chain_sigsafe(int sig, siginfo_t *si, void *uc)
 static void handler_sigsafe(int sig, siginfo_t *si, void *uc)
 {
     int saved = errno;
+    struct cgprof__thread *t;
     if (si && si->si_code == SI_TIMER && cgprof__thread_is_entry_sigsafe(si->si_value.sival_ptr)) {
         if (atomic_load_explicit(&capture_active, memory_order_relaxed))
             capture_sigsafe(uc, si->si_value.sival_ptr, si->si_overrun);
+    } else if (si && (si->si_code == POLL_HUP || si->si_code == POLL_IN) &&
+               (t = cgprof__thread_from_fd_sigsafe(si->si_fd)) != NULL) {
+        if (atomic_load_explicit(&capture_active, memory_order_relaxed)) {
+            capture_sigsafe(uc, t, 0);
+            cgprof__thread_perf_rearm_sigsafe(t);
+        }
     } else {
         chain_sigsafe(sig, si, uc);
     }

@@ -9,6 +9,10 @@
  * into it; changes happen under one mutex, never in the handler. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/perf_event.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -29,6 +33,12 @@ static unsigned sample_hz = 100;
 static pid_t agent_tid;
 static pthread_key_t exit_key;
 static bool exit_key_ok;
+static enum cgprof__engine engine_pref;
+static bool perf_unavailable;        /* perf_event_open refused: timers only */
+static bool perf_exclude_kernel;     /* needed when kernel sampling is refused */
+static unsigned perf_fds, perf_fd_limit;
+#define FD_MAP_SIZE 65536
+static _Atomic uint16_t fd_map[FD_MAP_SIZE];   /* fd -> entry index + 1 */
 
 /* Async-signal-safe. */
 bool cgprof__thread_is_entry_sigsafe(const void *p)
@@ -66,6 +76,7 @@ static struct cgprof__thread *alloc_locked(pid_t tid)
             struct cgprof__thread *t = &table[i];
             t->stack_lo = t->stack_hi = 0;
             t->has_timer = false;
+            t->perf_fd = -1;
             t->seen = true;
             atomic_store(&t->tid, tid);
             if (i >= table_high)
@@ -78,12 +89,111 @@ static struct cgprof__thread *alloc_locked(pid_t tid)
     return NULL;
 }
 
+/* Closes t's perf event, but only if the descriptor still is our event:
+ * the host may have closed it and reused the number (closefrom, dup2). */
+static void perf_close_locked(struct cgprof__thread *t)
+{
+    if (t->perf_fd < 0)
+        return;
+    uint64_t id = 0;
+    if (t->perf_fd < FD_MAP_SIZE)
+        atomic_store(&fd_map[t->perf_fd], 0);
+    if (ioctl(t->perf_fd, PERF_EVENT_IOC_ID, &id) == 0 && id == t->perf_id)
+        close(t->perf_fd);
+    t->perf_fd = -1;
+    perf_fds--;
+}
+
 static void disarm_locked(struct cgprof__thread *t)
 {
     if (t->has_timer) {
         timer_delete(t->timer);
         t->has_timer = false;
     }
+    perf_close_locked(t);
+}
+
+/* Async-signal-safe. */
+struct cgprof__thread *cgprof__thread_from_fd_sigsafe(int fd)
+{
+    if (fd < 0 || fd >= FD_MAP_SIZE)
+        return NULL;
+    unsigned idx = atomic_load_explicit(&fd_map[fd], memory_order_acquire);
+    return idx ? &table[idx - 1] : NULL;
+}
+
+/* Async-signal-safe. */
+void cgprof__thread_perf_rearm_sigsafe(struct cgprof__thread *t)
+{
+    int fd = t->perf_fd;
+    if (fd < 0)
+        return;
+    if (atomic_exchange_explicit(&t->perf_first, false, memory_order_relaxed)) {
+        uint64_t period = t->perf_period_ns;
+        ioctl(fd, PERF_EVENT_IOC_PERIOD, &period);
+    }
+    ioctl(fd, PERF_EVENT_IOC_REFRESH, 1);
+}
+
+static long perf_open(struct perf_event_attr *attr, pid_t tid)
+{
+    return syscall(SYS_perf_event_open, attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
+}
+
+/* Arms a task-clock perf event for t that signals t itself (F_SETOWN_EX)
+ * with signo after one period of its CPU time, re-enabled by the handler
+ * (PERF_EVENT_IOC_REFRESH), so no ring buffer is needed. */
+static int arm_perf_locked(struct cgprof__thread *t, int signo)
+{
+    pid_t tid = atomic_load(&t->tid);
+    uint64_t period = 1000000000ull / sample_hz;
+    struct perf_event_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.size = sizeof(attr);
+    attr.type = PERF_TYPE_SOFTWARE;
+    attr.config = PERF_COUNT_SW_TASK_CLOCK;
+    attr.sample_period = 1 + cgprof_random_u64() % period;
+    attr.disabled = 1;
+    attr.exclude_hv = 1;
+    attr.exclude_kernel = perf_exclude_kernel;
+    long fd = perf_open(&attr, tid);
+    if (fd < 0 && (errno == EACCES || errno == EPERM) && !perf_exclude_kernel) {
+        perf_exclude_kernel = true;
+        attr.exclude_kernel = 1;
+        fd = perf_open(&attr, tid);
+    }
+    if (fd < 0)
+        return -errno;
+    if (fd >= FD_MAP_SIZE) {
+        close((int)fd);
+        return -EMFILE;
+    }
+    struct f_owner_ex owner = { F_OWNER_TID, tid };
+    uint64_t id = 0;
+    if (fcntl((int)fd, F_SETFL, O_ASYNC) != 0 || fcntl((int)fd, F_SETSIG, signo) != 0 ||
+        fcntl((int)fd, F_SETOWN_EX, &owner) != 0 ||
+        ioctl((int)fd, PERF_EVENT_IOC_ID, &id) != 0) {
+        int err = -errno;
+        close((int)fd);
+        return err;
+    }
+    t->perf_fd = (int)fd;
+    t->perf_id = id;
+    t->perf_period_ns = period;
+    atomic_store(&t->perf_first, true);
+    atomic_store_explicit(&fd_map[fd], (uint16_t)(t - table + 1), memory_order_release);
+    perf_fds++;
+    if (ioctl((int)fd, PERF_EVENT_IOC_REFRESH, 1) != 0) {
+        int err = -errno;
+        perf_close_locked(t);
+        return err;
+    }
+    return 0;
+}
+
+void cgprof__threads_set_engine(enum cgprof__engine e)
+{
+    engine_pref = e;
 }
 
 static void free_locked(struct cgprof__thread *t)
@@ -95,7 +205,7 @@ static void free_locked(struct cgprof__thread *t)
 }
 
 /* Creates and starts the timer of t on signal signo. */
-static int arm_locked(struct cgprof__thread *t, int signo, bool self)
+static int arm_timer_locked(struct cgprof__thread *t, int signo, bool self)
 {
     struct sigevent sev;
     memset(&sev, 0, sizeof(sev));
@@ -121,6 +231,26 @@ static int arm_locked(struct cgprof__thread *t, int signo, bool self)
     return 0;
 }
 
+/* Arms t with the perf engine when allowed and descriptors are to spare,
+ * else with a timer. */
+static int arm_locked(struct cgprof__thread *t, int signo, bool self)
+{
+    if (engine_pref != CGPROF__ENGINE_TIMER && !perf_unavailable &&
+        perf_fds < perf_fd_limit) {
+        int rc = arm_perf_locked(t, signo);
+        if (rc == 0)
+            return 0;
+        if (rc == -EACCES || rc == -EPERM || rc == -ENOENT || rc == -ENOSYS ||
+            rc == -EOPNOTSUPP || rc == -EINVAL) {
+            perf_unavailable = true;
+            cgprof_info("perf_event_open unavailable (%s): CPU sampling uses "
+                        "per-thread timers, whose resolution is the kernel tick",
+                        cgprof_strerror(rc));
+        }
+    }
+    return arm_timer_locked(t, signo, self);
+}
+
 static void stack_bounds_of_self(struct cgprof__thread *t)
 {
     pthread_attr_t attr;
@@ -144,6 +274,16 @@ static void on_thread_exit(void *p)
 int cgprof__threads_init(unsigned hz, pid_t agent)
 {
     sample_hz = hz ? hz : 100;
+    /* At most a quarter of the descriptor limit, and 1024, go to perf
+     * events; threads past that get timers. */
+    struct rlimit rl;
+    perf_fd_limit = 64;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        perf_fd_limit = (unsigned)(rl.rlim_cur / 4 < 1024 ? rl.rlim_cur / 4 : 1024);
+    else
+        perf_fd_limit = 1024;
+    if (engine_pref == CGPROF__ENGINE_PERF)
+        perf_unavailable = false;
     if (agent)
         agent_tid = agent;
     if (!exit_key_ok && pthread_key_create(&exit_key, on_thread_exit) == 0)
@@ -169,7 +309,7 @@ int cgprof__threads_add_self(int signo)
     if (t) {
         t->stack_lo = scratch.stack_lo;
         t->stack_hi = scratch.stack_hi;
-        if (!t->has_timer)
+        if (!t->has_timer && t->perf_fd < 0)
             rc = arm_locked(t, signo, true);
     } else {
         rc = CGPROF_ETOOBIG;
@@ -261,14 +401,17 @@ void cgprof__threads_disarm_all(void)
     pthread_mutex_unlock(&table_lock);
 }
 
-/* fork child: only the calling thread exists; timers are not inherited. */
+/* fork child: only the calling thread exists; timers are not inherited,
+ * perf descriptors are (and watch the parent's threads): close them. */
 void cgprof__threads_after_fork(void)
 {
     pthread_mutex_init(&table_lock, NULL);
     for (unsigned i = 0; i < table_high; i++) {
         table[i].has_timer = false;
+        perf_close_locked(&table[i]);
         atomic_store(&table[i].tid, 0);
     }
+    perf_fds = 0;
     table_high = 0;
     live_threads = 0;
 }
