@@ -16,6 +16,13 @@ enum cgprof_sink_kind {
     CGPROF_SINK_PYROSCOPE = 4
 };
 
+/* How CPU time is sampled (cpuEngine). */
+enum cgprof_cpu_engine {
+    CGPROF_CPU_ENGINE_AUTO = 0,
+    CGPROF_CPU_ENGINE_PERF = 1,
+    CGPROF_CPU_ENGINE_TIMER = 2
+};
+
 #define CGPROF_NAME_MAX 256
 #define CGPROF_PATH_MAX 1024
 #define CGPROF_URL_MAX 1024
@@ -45,6 +52,7 @@ struct cgprof_config {
     bool profile_children;              /* exec'd children inherit, default true */
     bool upload_gzip;                   /* Content-Encoding: gzip to CodeGuru */
     unsigned max_output_mb;             /* size cap on outputDir, default 256 */
+    int cpu_engine;                     /* enum cgprof_cpu_engine */
 
     /* Which keys were given explicitly (bit per key index), so later layers
      * (environment, service configuration) know what the user fixed. */

@@ -20,7 +20,8 @@ enum cgprof__config_kind {
     CGPROF__KIND_PROFILE,    /* credentials profile name */
     CGPROF__KIND_URL,        /* http:// or https:// */
     CGPROF__KIND_SINK,       /* codeguru|file|pyroscope joined with '+' */
-    CGPROF__KIND_LOG_LEVEL
+    CGPROF__KIND_LOG_LEVEL,
+    CGPROF__KIND_ENGINE      /* auto|perf|timer */
 };
 
 /* The one option table. Columns: id, key, environment variable, default
@@ -119,7 +120,11 @@ enum cgprof__config_kind {
       upload_gzip, 0, 0, "`true`: send profiles to CodeGuru gzip-compressed")  \
     X(MAX_OUTPUT_MB, "maxOutputMb", NULL, "256", CGPROF__KIND_UINT,            \
       max_output_mb, 0, 1048576,                                               \
-      "size cap of `outputDir` in MiB (oldest profiles go first), 0 = no cap")
+      "size cap of `outputDir` in MiB (oldest profiles go first), 0 = no cap") \
+    X(CPU_ENGINE, "cpuEngine", NULL, "auto", CGPROF__KIND_ENGINE, cpu_engine,  \
+      0, 0, "`perf`: a task-clock perf event per thread, exact at any rate; "  \
+      "`timer`: a CPU-time timer per thread, limited to the kernel tick; "    \
+      "`auto`: perf where the kernel allows it, else timer")
 
 enum cgprof__config_opt {
 #define CGPROF__OPT_ENUM(id, key, env, def, kind, field, min, max, help) \

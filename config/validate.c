@@ -341,6 +341,9 @@ static void expected_text(const struct cgprof__config_spec *sp, char *out, size_
     case CGPROF__KIND_LOG_LEVEL:
         snprintf(out, n, "off, error, warn, info or debug");
         break;
+    case CGPROF__KIND_ENGINE:
+        snprintf(out, n, "auto, perf or timer");
+        break;
     }
 }
 
@@ -372,6 +375,15 @@ static int convert(const struct cgprof__config_spec *sp, const char *val,
         buf[len] = '\0';
         v->i = cgprof_log_level_parse(buf);
         return v->i < 0 ? CGPROF_EINVAL : 0;
+    }
+    case CGPROF__KIND_ENGINE: {
+        static const char *const names[] = { "auto", "perf", "timer" };
+        for (int k = 0; k < 3; k++)
+            if (len == strlen(names[k]) && strncasecmp(val, names[k], len) == 0) {
+                v->i = k;
+                return 0;
+            }
+        return CGPROF_EINVAL;
     }
     case CGPROF__KIND_GROUP_NAME:
         return valid_group_name_n(val, len) && len < sp->size ? 0 : CGPROF_EINVAL;
@@ -428,6 +440,7 @@ int cgprof__config_set(struct cgprof_config *cfg, int i, const char *val,
         memcpy(field, &v.u, sizeof(unsigned));
         break;
     case CGPROF__KIND_LOG_LEVEL:
+    case CGPROF__KIND_ENGINE:
         memcpy(field, &v.i, sizeof(int));
         break;
     default: /* strings: convert checked len < sp->size */

@@ -231,6 +231,7 @@ int cgprof__agent_start(void)
     struct cgprof_sampler_options so = {
         .cpu_hz = a->cfg.cpu_sampling_hz,
         .max_stack_depth = a->cfg.max_stack_depth,
+        .engine = a->cfg.cpu_engine,
     };
     int rc = cgprof_sampler_start(&so);
     if (rc != 0) {

@@ -39,6 +39,7 @@ int cgprof_sampler_start(const struct cgprof_sampler_options *o)
     int rc = cgprof__ring_init();
     if (rc)
         return rc;
+    cgprof__threads_set_engine((enum cgprof__engine)opts.engine);
     cgprof__threads_init(opts.cpu_hz, 0);
     int sig = cgprof__signal_install();
     if (sig < 0)

@@ -16,6 +16,7 @@
 struct cgprof_sampler_options {
     unsigned cpu_hz;            /* per-thread CPU-time sampling rate, 1..1000 */
     unsigned max_stack_depth;   /* frames kept; deeper stacks get a marker */
+    int engine;                 /* 0 auto, 1 perf, 2 timer (cpuEngine) */
 };
 
 struct cgprof_sampler_stats {

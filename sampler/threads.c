@@ -35,7 +35,7 @@ static pthread_key_t exit_key;
 static bool exit_key_ok;
 static enum cgprof__engine engine_pref;
 static bool perf_unavailable;        /* perf_event_open refused: timers only */
-static bool perf_exclude_kernel;     /* needed when kernel sampling is refused */
+static bool perf_exclude_kernel = true; /* see arm_perf_locked */
 static unsigned perf_fds, perf_fd_limit;
 #define FD_MAP_SIZE 65536
 static _Atomic uint16_t fd_map[FD_MAP_SIZE];   /* fd -> entry index + 1 */
@@ -142,7 +142,13 @@ static long perf_open(struct perf_event_attr *attr, pid_t tid)
 
 /* Arms a task-clock perf event for t that signals t itself (F_SETOWN_EX)
  * with signo after one period of its CPU time, re-enabled by the handler
- * (PERF_EVENT_IOC_REFRESH), so no ring buffer is needed. */
+ * (PERF_EVENT_IOC_REFRESH), so no ring buffer is needed. exclude_kernel:
+ * a period ending in kernel mode is skipped, so the signal is only ever
+ * raised while the thread runs user code and is delivered on the way back
+ * to it. Raised in kernel mode, it could be pending when the thread then
+ * blocks, and nanosleep/poll/select/epoll_wait would return EINTR (they
+ * do not restart even with SA_RESTART). The cost: time spent in system
+ * calls is not sampled by this engine. */
 static int arm_perf_locked(struct cgprof__thread *t, int signo)
 {
     pid_t tid = atomic_load(&t->tid);

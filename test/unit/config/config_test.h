@@ -75,6 +75,7 @@ static inline void cfgtest_render(const struct cgprof_config *cfg, int i,
         snprintf(out, n, "%u", u);
         break;
     }
+    case CGPROF__KIND_ENGINE:
     case CGPROF__KIND_LOG_LEVEL: {
         int v;
         memcpy(&v, f, sizeof(v));

@@ -17,6 +17,7 @@ static const char *const required_keys[] = {
     "reportingIntervalMs", "minimumTimeForReportingMs", "cpuSamplingHz", "maxStackDepth",
     "sink", "outputDir", "endpoint", "caBundle", "logLevel", "killSwitchPath",
     "cpuLimitPercent", "memoryLimitMb", "profileChildren", "uploadGzip", "maxOutputMb",
+    "cpuEngine",
 };
 
 START_TEST(test_config_options_shape)
@@ -68,6 +69,7 @@ START_TEST(test_config_options_spec_sizes)
             break;
         case CGPROF__KIND_SINK: ck_assert_uint_eq(sp->size, sizeof(unsigned)); break;
         case CGPROF__KIND_LOG_LEVEL: ck_assert_uint_eq(sp->size, sizeof(int)); break;
+        case CGPROF__KIND_ENGINE: ck_assert_uint_eq(sp->size, sizeof(int)); break;
         default: ck_assert_uint_ge(sp->size, 16); break;
         }
     }
