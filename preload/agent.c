@@ -227,6 +227,7 @@ int cgprof__agent_start(void)
     if (cgprof_profile_init(&a->profile) != 0)
         return CGPROF_ENOMEM;
     a->agent_start_ms = cgprof_epoch_ms();
+    a->pid = getpid();
     cgprof_uuid4(a->fleet_id);
     struct cgprof_sampler_options so = {
         .cpu_hz = a->cfg.cpu_sampling_hz,
@@ -294,6 +295,22 @@ int cgprof__agent_flush(void)
     return 0;
 }
 
+void cgprof__agent_stop_at_exit(unsigned timeout_ms)
+{
+    struct cgprof__agent *a = &cgprof__agent;
+    if (!a->thread_started || a->pid != getpid())
+        return;                 /* not running, or a vfork/clone child */
+    cgprof_sampler_stop();
+    if (pthread_mutex_trylock(&a->lock) != 0)
+        return;
+    a->stop_requested = true;
+    pthread_cond_broadcast(&a->cond);
+    pthread_mutex_unlock(&a->lock);
+    struct timespec step = { 0, 1000000L };
+    for (unsigned waited = 0; waited < timeout_ms && !atomic_load(&a->exited); waited++)
+        nanosleep(&step, NULL);
+}
+
 /* fork child: the agent thread did not survive; the parent's profile
  * belongs to the parent (it is abandoned here, not freed, since the child
  * shares nothing with it). Start over with this process's own. */
@@ -306,6 +323,7 @@ void cgprof__agent_after_fork_child(void)
     if (!a->thread_started)
         return;
     a->thread_started = false;
+    a->pid = getpid();
     memset(&a->profile, 0, sizeof(a->profile));
     cgprof_sampler_atfork_child();
     if (cgprof_profile_init(&a->profile) != 0 || spawn(a) != 0) {

@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "../sampler/sampler.h"
 #include "preload_int.h"
@@ -35,6 +37,36 @@ static void *thread_start(void *p)
     cgprof_free(p);
     cgprof_sampler_thread_begin();
     return t.start(t.arg);
+}
+
+#define EXIT_FLUSH_MS 2000
+
+__attribute__((noreturn)) static void call_real_exit(const char *name, int status)
+{
+    void *sym = dlsym(RTLD_NEXT, name);
+    void (*fn)(int) = NULL;
+    memcpy(&fn, &sym, sizeof(fn));
+    if (fn)
+        fn(status);
+    syscall(SYS_exit_group, status);
+    for (;;)
+        pause();
+}
+
+/* Programs that end with _exit (dash, busybox, many forked children) skip
+ * destructors; without these their last profile would be lost. */
+CGPROF_EXPORT void _exit(int status)
+{
+    cgprof__agent_stop_at_exit(EXIT_FLUSH_MS);
+    call_real_exit("_exit", status);
+    __builtin_unreachable();
+}
+
+CGPROF_EXPORT void _Exit(int status)
+{
+    cgprof__agent_stop_at_exit(EXIT_FLUSH_MS);
+    call_real_exit("_Exit", status);
+    __builtin_unreachable();
 }
 
 CGPROF_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,

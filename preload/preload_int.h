@@ -3,6 +3,8 @@
 #define CGPROF_PRELOAD_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <sys/types.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -18,7 +20,8 @@ struct cgprof__agent {
     pthread_cond_t cond;
     bool stop_requested;
     bool flush_requested;
-    bool exited;
+    _Atomic bool exited;
+    pid_t pid;                      /* process the agent belongs to */
     /* Held by the agent thread while it works on shared state, and by the
      * fork prepare handler, so a child never inherits a half-updated
      * profile or unwinder cache. */
@@ -45,6 +48,10 @@ int cgprof__agent_start(void);
 /* Stops the agent thread, flushing within timeout_ms; idempotent. */
 void cgprof__agent_stop(unsigned timeout_ms);
 int cgprof__agent_flush(void);
+/* From _exit/_Exit (possibly in a signal handler): asks the agent for its
+ * final profile and waits at most timeout_ms, taking no lock that could
+ * already be held; does nothing in a vfork child or another process. */
+void cgprof__agent_stop_at_exit(unsigned timeout_ms);
 bool cgprof__agent_running(void);
 void cgprof__agent_after_fork_child(void);
 
