@@ -9,6 +9,8 @@ recurs in that stack; its self total counts the stacks it is the leaf of.
   folded.py FILE total                total number of samples
   folded.py FILE incl NAME            inclusive sample count of frame NAME
   folded.py FILE grep SUBSTR          samples whose stack has a frame containing SUBSTR
+  folded.py FILE module MODULE        samples whose stack has a frame of MODULE
+                                      ("MODULE:function" or "MODULE+0xOFFSET")
   folded.py FILE among NAME...        inclusive shares (percent) of the NAMEs
                                       among themselves: "NAME PCT" per line
 
@@ -72,6 +74,10 @@ def main(argv):
         print(incl.get(args[0], 0))
     elif cmd == "grep" and len(args) == 1:
         print(sum(c for frames, c in stacks if any(args[0] in fr for fr in frames)))
+    elif cmd == "module" and len(args) == 1:
+        m = args[0]
+        print(sum(c for frames, c in stacks
+                  if any(fr.startswith(m + ":") or fr.startswith(m + "+0x") for fr in frames)))
     elif cmd == "among" and args:
         s = sum(incl.get(a, 0) for a in args)
         for a in args:

@@ -21,6 +21,8 @@
 
 static double stop_at;
 static _Atomic unsigned long eintr_count, calls;
+static const char *const call_names[] = {"nanosleep", "poll", "select", "epoll_wait", "read"};
+static _Atomic unsigned long eintr_by_call[5];
 static int pipefd[2];
 static volatile uint64_t sink;
 
@@ -31,11 +33,13 @@ static double now(void)
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void count(int rc)
+static void count(int which, int rc)
 {
     atomic_fetch_add(&calls, 1);
-    if (rc < 0 && errno == EINTR)
+    if (rc < 0 && errno == EINTR) {
         atomic_fetch_add(&eintr_count, 1);
+        atomic_fetch_add(&eintr_by_call[which], 1);
+    }
 }
 
 static void *in_nanosleep(void *a)
@@ -43,7 +47,7 @@ static void *in_nanosleep(void *a)
     (void)a;
     while (now() < stop_at) {
         struct timespec ts = {0, 20 * 1000 * 1000};
-        count(nanosleep(&ts, NULL));
+        count(0, nanosleep(&ts, NULL));
     }
     return NULL;
 }
@@ -52,7 +56,7 @@ static void *in_poll(void *a)
 {
     (void)a;
     while (now() < stop_at)
-        count(poll(NULL, 0, 20));
+        count(1, poll(NULL, 0, 20));
     return NULL;
 }
 
@@ -61,7 +65,7 @@ static void *in_select(void *a)
     (void)a;
     while (now() < stop_at) {
         struct timeval tv = {0, 20000};
-        count(select(0, NULL, NULL, NULL, &tv));
+        count(2, select(0, NULL, NULL, NULL, &tv));
     }
     return NULL;
 }
@@ -76,7 +80,7 @@ static void *in_epoll(void *a)
     }
     struct epoll_event ev;
     while (now() < stop_at)
-        count(epoll_wait(ep, &ev, 1, 20));
+        count(3, epoll_wait(ep, &ev, 1, 20));
     close(ep);
     return NULL;
 }
@@ -88,7 +92,7 @@ static void *in_read(void *a)
     char c;
     for (;;) {
         ssize_t n = read(pipefd[0], &c, 1);
-        count(n < 0 ? -1 : 0);
+        count(4, n < 0 ? -1 : 0);
         if (n == 0)
             break;
     }
@@ -137,6 +141,10 @@ int main(int argc, char **argv)
         pthread_join(tids[i], NULL);
     fprintf(stderr, "eintr_check: %lu blocking calls\n", atomic_load(&calls));
     unsigned long n = atomic_load(&eintr_count);
+    for (int i = 0; i < N; i++)
+        if (atomic_load(&eintr_by_call[i]))
+            fprintf(stderr, "eintr_check: %s: %lu EINTR\n", call_names[i],
+                    atomic_load(&eintr_by_call[i]));
     printf("eintr %lu\n", n);
     return n ? 1 : 0;
 }
