@@ -100,6 +100,7 @@ static void roll(struct cgprof__agent *a)
         deliver(a);
     }
     cgprof_profile_reset(&a->profile);
+    cgprof_sampler_forget_stacks();
     interval_begin(a);
 }
 

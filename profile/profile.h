@@ -105,6 +105,12 @@ struct cgprof_node *cgprof_profile_child(struct cgprof_profile *p,
 int cgprof_profile_add_stack(struct cgprof_profile *p, const char *const *frames,
                              size_t n, enum cgprof_counter c, uint64_t count);
 
+/* The same, and *leaf (when not NULL) gets the leaf node, valid until the
+ * next reset. */
+int cgprof_profile_add_stack_leaf(struct cgprof_profile *p, const char *const *frames,
+                                  size_t n, enum cgprof_counter c, uint64_t count,
+                                  struct cgprof_node **leaf);
+
 /* Adds every count of src into dst and widens dst's time range; metadata
  * sums (duration, CPU, samples) are added. Returns 0 or CGPROF_ENOMEM. */
 int cgprof_profile_merge(struct cgprof_profile *dst, const struct cgprof_profile *src);

@@ -433,6 +433,13 @@ struct cgprof_node *cgprof_profile_child(struct cgprof_profile *p,
 int cgprof_profile_add_stack(struct cgprof_profile *p, const char *const *frames,
                              size_t n, enum cgprof_counter c, uint64_t count)
 {
+    return cgprof_profile_add_stack_leaf(p, frames, n, c, count, NULL);
+}
+
+int cgprof_profile_add_stack_leaf(struct cgprof_profile *p, const char *const *frames,
+                                  size_t n, enum cgprof_counter c, uint64_t count,
+                                  struct cgprof_node **leaf)
+{
     if (!p->store || (unsigned)c >= CGPROF_NCOUNTERS || (n > 0 && !frames))
         return CGPROF_EINVAL;
     for (size_t i = 0; i < n; i++)
@@ -480,6 +487,8 @@ int cgprof_profile_add_stack(struct cgprof_profile *p, const char *const *frames
     }
     st->memo_n = n < CGPROF__MEMO_DEPTH ? n : CGPROF__MEMO_DEPTH;
     node->counts[c] += count;
+    if (leaf)
+        *leaf = node;
     return 0;
 }
 

@@ -22,6 +22,23 @@ static uint64_t unwind_errors;
 static uint64_t pcs[MAX_FRAMES];
 static const char *frames[MAX_FRAMES + 1];
 
+/* Each thread's latest leaf in the current profile, for tail records. */
+#define LAST_LEAF_SLOTS 4096
+static struct {
+    pid_t tid;
+    struct cgprof_node *leaf;
+} last_leaf[LAST_LEAF_SLOTS];
+
+static unsigned leaf_slot(pid_t tid)
+{
+    return ((unsigned)tid * 2654435761u) % LAST_LEAF_SLOTS;
+}
+
+void cgprof_sampler_forget_stacks(void)
+{
+    memset(last_leaf, 0, sizeof(last_leaf));
+}
+
 bool cgprof_sampler_running(void)
 {
     return atomic_load_explicit(&running, memory_order_relaxed);
@@ -104,6 +121,7 @@ void cgprof_sampler_atfork_child(void)
     samples_total = 0;
     captures_total = 0;
     unwind_errors = 0;
+    cgprof_sampler_forget_stacks();
     if (cgprof_sampler_running())
         cgprof__threads_add_self(cgprof__signal_current());
 }
@@ -131,10 +149,28 @@ static uint64_t aggregate_one(struct cgprof_profile *p, const struct cgprof__sam
     }
     if (truncated)
         frames[k - 1] = "<Truncated>";
-    if (cgprof_profile_add_stack(p, frames, k, CGPROF_COUNTER_RUNNABLE, s->weight) != 0)
+    struct cgprof_node *leaf = NULL;
+    if (cgprof_profile_add_stack_leaf(p, frames, k, CGPROF_COUNTER_RUNNABLE, s->weight,
+                                      &leaf) != 0)
         return 0;
+    unsigned slot = leaf_slot(s->tid);
+    last_leaf[slot].tid = s->tid;
+    last_leaf[slot].leaf = leaf;
     samples_total += s->weight;
     captures_total++;
+    return s->weight;
+}
+
+/* A thread's unsampled tail goes to its latest stack, if it is still in
+ * this profile (a direct-mapped table: a collision just drops the tail). */
+static uint64_t aggregate_tail(const struct cgprof__sample *s)
+{
+    unsigned slot = leaf_slot(s->tid);
+    if (last_leaf[slot].tid != s->tid || !last_leaf[slot].leaf)
+        return 0;
+    last_leaf[slot].leaf->counts[CGPROF_COUNTER_RUNNABLE] += s->weight;
+    last_leaf[slot].tid = 0;
+    samples_total += s->weight;
     return s->weight;
 }
 
@@ -146,17 +182,26 @@ size_t cgprof_sampler_drain(struct cgprof_profile *p)
             return 0;
         unwinder_ready = true;
     }
-    unsigned cursor = 0;
     size_t n = 0;
     bool refreshed = false;
     struct cgprof__sample *s;
-    while ((s = cgprof__ring_next_ready(&cursor)) != NULL) {
-        if (!refreshed) {
-            cgprof__modules_refresh(false);
-            refreshed = true;
+    /* Stacks first, then tails, so a tail finds its thread's last stack. */
+    for (int kind = CGPROF__SAMPLE_STACK; kind <= CGPROF__SAMPLE_TAIL; kind++) {
+        unsigned cursor = 0;
+        while ((s = cgprof__ring_next_ready(&cursor)) != NULL) {
+            if (s->kind != kind)
+                continue;
+            if (kind == CGPROF__SAMPLE_TAIL) {
+                n += aggregate_tail(s);
+            } else {
+                if (!refreshed) {
+                    cgprof__modules_refresh(false);
+                    refreshed = true;
+                }
+                n += aggregate_one(p, s);
+            }
+            cgprof__ring_release(s);
         }
-        n += aggregate_one(p, s);
-        cgprof__ring_release(s);
     }
     return n;
 }

@@ -63,4 +63,7 @@ void cgprof_sampler_atfork_child(void);
 
 void cgprof_sampler_get_stats(struct cgprof_sampler_stats *st);
 
+/* The profile passed to drain was reset: forget node pointers into it. */
+void cgprof_sampler_forget_stacks(void);
+
 #endif

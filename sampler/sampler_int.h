@@ -65,8 +65,13 @@ char *cgprof__demangle(const char *name);
 
 enum { CGPROF__SLOT_FREE = 0, CGPROF__SLOT_WRITING = 1, CGPROF__SLOT_READY = 2 };
 
+/* A slot holds a stack, or a thread's unsampled tail at its exit: periods
+ * that ran out after its last signal, added to its last stack. */
+enum { CGPROF__SAMPLE_STACK = 0, CGPROF__SAMPLE_TAIL = 1 };
+
 struct cgprof__sample {
     _Atomic int state;
+    int kind;
     pid_t tid;
     /* 1 + timer overruns: CPU timers expire on scheduler ticks, so at rates
      * above the kernel's HZ one signal stands for several periods. */
@@ -99,11 +104,18 @@ struct cgprof__thread {
     uintptr_t stack_lo, stack_hi; /* 0,0 = unknown bounds */
     timer_t timer;              /* timer engine */
     bool has_timer;
+    bool armed;                 /* accounting fields are valid */
     bool seen;                  /* mark for /proc scans */
     int perf_fd;                /* perf engine: task-clock event, or -1 */
     uint64_t perf_id;           /* its PERF_EVENT_IOC_ID, checked before close */
     uint64_t perf_period_ns;
     _Atomic bool perf_first;    /* first period was shortened at random */
+    /* Accounting shared by both engines: a signal stands for every period
+     * of the thread's CPU time that elapsed since the previous one. */
+    uint64_t arm_cpu_ns;        /* thread CPU time when armed */
+    uint64_t first_ns;          /* random first period */
+    uint64_t period_ns;
+    _Atomic uint64_t delivered; /* periods accounted so far */
 };
 
 /* CPU-time engines. The timer engine (timer_create on the thread's CPU
@@ -118,6 +130,11 @@ void cgprof__threads_set_engine(enum cgprof__engine e);
 struct cgprof__thread *cgprof__thread_from_fd_sigsafe(int fd);
 /* Async-signal-safe: re-enables t's perf event for one more period. */
 void cgprof__thread_perf_rearm_sigsafe(struct cgprof__thread *t);
+/* Async-signal-safe, on the thread itself: how many periods this signal
+ * stands for. Periods whose expiry raised no signal (timer expiries
+ * between scheduler ticks, perf periods that ended in kernel mode) are
+ * counted here and so attributed to the user stack now on the thread. */
+uint32_t cgprof__thread_take_periods_sigsafe(struct cgprof__thread *t);
 
 /* Async-signal-safe: true when p points at an entry of the table. */
 bool cgprof__thread_is_entry_sigsafe(const void *p);

@@ -63,7 +63,7 @@ static void copy_stack_sigsafe(void *dst, const void *src, size_t len)
 
 /* Async-signal-safe. Fills a slot from the interrupted context. */
 static void capture_sigsafe(const ucontext_t *uc, const struct cgprof__thread *t,
-                            int overrun)
+                            uint32_t periods)
 {
     struct cgprof__sample *s = cgprof__ring_claim_sigsafe();
     if (!s)
@@ -90,7 +90,8 @@ static void capture_sigsafe(const ucontext_t *uc, const struct cgprof__thread *t
 
     pid_t tid = (pid_t)syscall(SYS_gettid);
     s->tid = tid;
-    s->weight = 1 + (overrun > 0 ? (uint32_t)(overrun < 10000 ? overrun : 10000) : 0);
+    s->kind = CGPROF__SAMPLE_STACK;
+    s->weight = periods;
     uintptr_t sp = (uintptr_t)g[REG_RSP];
     s->stack_start = sp;
     size_t len = 0;
@@ -129,11 +130,12 @@ static void handler_sigsafe(int sig, siginfo_t *si, void *uc)
     struct cgprof__thread *t;
     if (si && si->si_code == SI_TIMER && cgprof__thread_is_entry_sigsafe(si->si_value.sival_ptr)) {
         if (atomic_load_explicit(&capture_active, memory_order_relaxed))
-            capture_sigsafe(uc, si->si_value.sival_ptr, si->si_overrun);
+            capture_sigsafe(uc, si->si_value.sival_ptr,
+                            cgprof__thread_take_periods_sigsafe(si->si_value.sival_ptr));
     } else if (si && (si->si_code == POLL_HUP || si->si_code == POLL_IN) &&
                (t = cgprof__thread_from_fd_sigsafe(si->si_fd)) != NULL) {
         if (atomic_load_explicit(&capture_active, memory_order_relaxed)) {
-            capture_sigsafe(uc, t, 0);
+            capture_sigsafe(uc, t, cgprof__thread_take_periods_sigsafe(t));
             cgprof__thread_perf_rearm_sigsafe(t);
         }
     } else {

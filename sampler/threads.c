@@ -76,6 +76,7 @@ static struct cgprof__thread *alloc_locked(pid_t tid)
             struct cgprof__thread *t = &table[i];
             t->stack_lo = t->stack_hi = 0;
             t->has_timer = false;
+            t->armed = false;
             t->perf_fd = -1;
             t->seen = true;
             atomic_store(&t->tid, tid);
@@ -129,10 +130,54 @@ void cgprof__thread_perf_rearm_sigsafe(struct cgprof__thread *t)
     if (fd < 0)
         return;
     if (atomic_exchange_explicit(&t->perf_first, false, memory_order_relaxed)) {
-        uint64_t period = t->perf_period_ns;
+        uint64_t period = t->period_ns;
         ioctl(fd, PERF_EVENT_IOC_PERIOD, &period);
     }
     ioctl(fd, PERF_EVENT_IOC_REFRESH, 1);
+}
+
+/* Expiries due by now: the first after first_ns of CPU, then one per
+ * period. */
+static uint64_t periods_due(const struct cgprof__thread *t, uint64_t cpu_now)
+{
+    if (cpu_now < t->arm_cpu_ns + t->first_ns || t->period_ns == 0)
+        return 0;
+    return (cpu_now - t->arm_cpu_ns - t->first_ns) / t->period_ns + 1;
+}
+
+/* Async-signal-safe. */
+uint32_t cgprof__thread_take_periods_sigsafe(struct cgprof__thread *t)
+{
+    struct timespec ts;
+    if (!t->armed || clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) {
+        atomic_fetch_add_explicit(&t->delivered, 1, memory_order_relaxed);
+        return 1;
+    }
+    uint64_t due = periods_due(t, (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
+    uint64_t done = atomic_load_explicit(&t->delivered, memory_order_relaxed);
+    uint64_t w = due > done ? due - done : 1;
+    if (w > 10000)
+        w = 10000;
+    atomic_fetch_add_explicit(&t->delivered, w, memory_order_relaxed);
+    return (uint32_t)w;
+}
+
+static uint64_t cpu_of(pid_t tid, bool self)
+{
+    struct timespec ts;
+    if (clock_gettime(self ? CLOCK_THREAD_CPUTIME_ID : thread_cpu_clock(tid), &ts) != 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Sets the accounting fields of t just before its engine is armed. */
+static void account_begin(struct cgprof__thread *t, uint64_t first, bool self)
+{
+    t->period_ns = 1000000000ull / sample_hz;
+    t->first_ns = first;
+    t->arm_cpu_ns = cpu_of(atomic_load(&t->tid), self);
+    atomic_store(&t->delivered, 0);
+    t->armed = true;
 }
 
 static long perf_open(struct perf_event_attr *attr, pid_t tid)
@@ -149,7 +194,7 @@ static long perf_open(struct perf_event_attr *attr, pid_t tid)
  * blocks, and nanosleep/poll/select/epoll_wait would return EINTR (they
  * do not restart even with SA_RESTART). The cost: time spent in system
  * calls is not sampled by this engine. */
-static int arm_perf_locked(struct cgprof__thread *t, int signo)
+static int arm_perf_locked(struct cgprof__thread *t, int signo, bool self)
 {
     pid_t tid = atomic_load(&t->tid);
     uint64_t period = 1000000000ull / sample_hz;
@@ -185,7 +230,7 @@ static int arm_perf_locked(struct cgprof__thread *t, int signo)
     }
     t->perf_fd = (int)fd;
     t->perf_id = id;
-    t->perf_period_ns = period;
+    account_begin(t, attr.sample_period, self);
     atomic_store(&t->perf_first, true);
     atomic_store_explicit(&fd_map[fd], (uint16_t)(t - table + 1), memory_order_release);
     perf_fds++;
@@ -225,6 +270,7 @@ static int arm_timer_locked(struct cgprof__thread *t, int signo, bool self)
     t->has_timer = true;
     long period = 1000000000L / (long)sample_hz;
     long first = 1 + (long)(cgprof_random_u64() % (uint64_t)period);
+    account_begin(t, (uint64_t)first, self);
     struct itimerspec its = {
         .it_interval = { period / 1000000000L, period % 1000000000L },
         .it_value = { first / 1000000000L, first % 1000000000L },
@@ -243,7 +289,7 @@ static int arm_locked(struct cgprof__thread *t, int signo, bool self)
 {
     if (engine_pref != CGPROF__ENGINE_TIMER && !perf_unavailable &&
         perf_fds < perf_fd_limit) {
-        int rc = arm_perf_locked(t, signo);
+        int rc = arm_perf_locked(t, signo, self);
         if (rc == 0)
             return 0;
         if (rc == -EACCES || rc == -EPERM || rc == -ENOENT || rc == -ENOSYS ||
@@ -326,6 +372,27 @@ int cgprof__threads_add_self(int signo)
     return rc;
 }
 
+/* The periods a thread ran after its last signal would be lost when it
+ * exits; they go to the agent as a tail record for its last stack. Only
+ * threads that were sampled at least once have a stack to add them to. */
+static void push_tail(struct cgprof__thread *t, pid_t tid)
+{
+    if (!t->armed || atomic_load(&t->delivered) == 0)
+        return;
+    uint64_t due = periods_due(t, cpu_of(tid, true));
+    uint64_t done = atomic_load(&t->delivered);
+    if (due <= done)
+        return;
+    struct cgprof__sample *s = cgprof__ring_claim_sigsafe();
+    if (!s)
+        return;
+    s->kind = CGPROF__SAMPLE_TAIL;
+    s->tid = tid;
+    s->weight = (uint32_t)(due - done < 10000 ? due - done : 10000);
+    s->stack_len = 0;
+    cgprof__ring_publish_sigsafe(s);
+}
+
 void cgprof__threads_remove_self(void)
 {
     pid_t tid = gettid_raw();
@@ -339,8 +406,10 @@ void cgprof__threads_remove_self(void)
     }
     pthread_mutex_lock(&table_lock);
     struct cgprof__thread *t = find_locked(tid);
-    if (t)
+    if (t) {
+        push_tail(t, tid);
         free_locked(t);
+    }
     pthread_mutex_unlock(&table_lock);
 }
 
