@@ -127,7 +127,7 @@ END_TEST
 
 START_TEST(test_threads_entry_check_rejects_foreign_pointers)
 {
-    int x;
+    int x = 0;
     ck_assert(!cgprof__thread_is_entry_sigsafe(&x));
     ck_assert(!cgprof__thread_is_entry_sigsafe(NULL));
 }
