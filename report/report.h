@@ -140,4 +140,46 @@ void cgprof_report_selection_cleanup(struct cgprof_report_selection *sel);
 int cgprof_report_top_text(const struct cgprof_report_selection *sel,
                            unsigned mask, size_t n, struct cgprof_buf *out);
 
+/* ---- recommendations (recommend.c) ------------------------------------- */
+
+/* One fired rule of the native-code recommendations. Strings other than
+ * evidence are static. Thresholds and matched frames: README.md
+ * "Recommendations" and the table atop report/recommend.c. */
+struct cgprof_recommendation {
+    const char *id;        /* stable rule id, e.g. "lock-contention" */
+    const char *title;     /* one line */
+    double share;          /* fraction of the view's time matched, 0..1 */
+    double seconds;        /* matched time */
+    double yearly_cost_usd;/* estimate from CPU seconds and price */
+    char evidence[512];    /* top matching frames with shares */
+    const char *fix;       /* concrete advice */
+};
+
+/* Runs every rule over p (the CPU view, or the latency view for lock
+ * contention) and writes the rules that fire to out[0..max), heaviest
+ * share first; *n gets the number written. yearly_cost_usd extrapolates
+ * the matched CPU seconds over a year of the profile's duration at
+ * price_per_vcpu_hour (an estimate; 0 when the duration is unknown).
+ * Returns 0 or CGPROF_EINVAL / CGPROF_ENOMEM (then *n is 0). */
+int cgprof_report_recommend(const struct cgprof_profile *p, double price_per_vcpu_hour,
+                            struct cgprof_recommendation *out, size_t max, size_t *n);
+
+/* Appends the recommendations as text ("Recommendations" title, then per
+ * rule: share, seconds, estimated yearly cost, evidence and fix; or a line
+ * saying none fired). Returns 0, CGPROF_ENOMEM or CGPROF_ETOOBIG. */
+int cgprof_report_recommend_text(const struct cgprof_profile *p,
+                                 double price_per_vcpu_hour, struct cgprof_buf *out);
+
+/* Default on-demand price per vCPU-hour in USD used for cost estimates. */
+#define CGPROF_REPORT_DEFAULT_VCPU_HOUR_USD 0.0425
+
+/* ---- pprof export (pprof.c) --------------------------------------------- */
+
+/* Encodes p as a gzip'd pprof protobuf (github.com/google/pprof
+ * proto/profile.proto) appended to out: sample types cpu/nanoseconds
+ * (RUNNABLE), wall/nanoseconds (all but IDLE) and samples/count (all but
+ * IDLE); one function and location per distinct frame, one mapping per
+ * module. Returns 0, CGPROF_ENOMEM or CGPROF_ETOOBIG. */
+int cgprof_report_encode_pprof(const struct cgprof_profile *p, struct cgprof_buf *out);
+
 #endif
