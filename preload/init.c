@@ -19,38 +19,36 @@
 static pthread_mutex_t api_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* With profileChildren:false, exec'd children must not inherit us: drop
- * our entry from LD_PRELOAD (space- or colon-separated). */
+ * our entry from LD_PRELOAD (space- or colon-separated). The string is
+ * rewritten in place, in the process's original environment block: a
+ * program like bash takes its environment from main's envp (that very
+ * block), not from environ, so setenv() would not reach its children. */
 static void remove_self_from_ld_preload(void)
 {
-    const char *cur = getenv("LD_PRELOAD");
-    if (!cur)
-        return;
-    char out[4096];
-    size_t n = 0;
-    const char *p = cur;
-    while (*p) {
-        size_t len = strcspn(p, ": ");
-        if (len > 0) {
+    extern char **environ;
+    static const char key[] = "LD_PRELOAD=";
+    for (char **e = environ; e && *e; e++) {
+        if (strncmp(*e, key, sizeof(key) - 1) != 0)
+            continue;
+        char *val = *e + sizeof(key) - 1, *out = val;
+        const char *p = val;
+        while (*p) {
+            size_t len = strcspn(p, ": ");
             const char *base = memrchr(p, '/', len);
             base = base ? base + 1 : p;
-            bool ours = (size_t)(p + len - base) >= 10 &&
-                        strncmp(base, "libcgprof", 9) == 0;
-            if (!ours && n + len + 2 < sizeof(out)) {
-                if (n)
-                    out[n++] = ' ';
-                memcpy(out + n, p, len);
-                n += len;
+            bool ours = (size_t)(p + len - base) >= 10 && strncmp(base, "libcgprof", 9) == 0;
+            if (len > 0 && !ours) {
+                if (out != val)
+                    *out++ = ' ';
+                memmove(out, p, len);
+                out += len;
             }
+            p += len;
+            if (*p)
+                p++;
         }
-        p += len;
-        if (*p)
-            p++;
+        *out = '\0';
     }
-    out[n] = '\0';
-    if (n)
-        setenv("LD_PRELOAD", out, 1);
-    else
-        unsetenv("LD_PRELOAD");
 }
 
 int cgprof__preload_start(const char *options)
