@@ -85,4 +85,290 @@ const char *cgprof__http_response_header(const struct cgprof__http_response *rs,
  * CGPROF_EAGAIN when more input is needed, CGPROF_EHTTP when malformed. */
 int cgprof__http_parse_head(const char *buf, size_t len, struct cgprof__http_response *rs);
 
+/* ---- SigV4 (sigv4.c) ---------------------------------------------------- */
+
+#define CGPROF__AWS_KEY_MAX 128
+#define CGPROF__AWS_TOKEN_MAX 8192
+
+/* AWS credentials. Secrets: never logged. */
+struct cgprof__aws_creds {
+    char access_key_id[CGPROF__AWS_KEY_MAX];
+    char secret_access_key[CGPROF__AWS_KEY_MAX];
+    char session_token[CGPROF__AWS_TOKEN_MAX];  /* "" when none */
+    uint64_t expiration_ms;                     /* epoch ms, 0 = never */
+};
+
+/* One request to sign. headers are exactly the headers to sign (names in
+ * any case; duplicates are joined with ',' in order), and must include
+ * Host and X-Amz-Date (and X-Amz-Security-Token when it is to be signed). */
+struct cgprof__sigv4_request {
+    const char *method;
+    const char *path;           /* as sent, without the query */
+    const char *query;          /* without '?', or NULL */
+    const struct cgprof__http_header *headers;
+    size_t nheaders;
+    const char *payload_hash;   /* 64 lower-case hex digits */
+    bool normalize_path;        /* remove "." / ".." / empty segments */
+};
+
+/* Hex SHA-256 of data (65 bytes with the NUL). */
+void cgprof__sha256_hex(const void *data, size_t len, char out[65]);
+/* "YYYYmmddTHHMMSSZ" for epoch seconds (17 bytes with the NUL). */
+void cgprof__amz_date(uint64_t epoch_s, char out[17]);
+
+/* Signs rq for region/service at amz_date ("20150830T123600Z") with creds.
+ * Writes the hex signature (65 bytes) and appends the Authorization header
+ * value to authorization; canonical and string_to_sign (may be NULL)
+ * receive those texts. Returns 0, CGPROF_EINVAL or CGPROF_ENOMEM/ETOOBIG. */
+int cgprof__sigv4_sign(const struct cgprof__sigv4_request *rq, const char *region,
+                       const char *service, const char *amz_date,
+                       const struct cgprof__aws_creds *creds, char signature[65],
+                       struct cgprof_buf *authorization, struct cgprof_buf *canonical,
+                       struct cgprof_buf *string_to_sign);
+
+/* Percent-encodes s[0..n) as SigV4 does (RFC 3986 unreserved kept; '/'
+ * kept when keep_slash). */
+int cgprof__uri_encode(struct cgprof_buf *out, const char *s, size_t n, bool keep_slash);
+
+/* ---- credentials (credentials.c) ---------------------------------------- */
+
+typedef const char *(*cgprof__getenv_fn)(const char *);
+
+struct cgprof__creds_options {
+    const char *credential_path;    /* credentialPath, "" = none */
+    const char *credential_profile; /* credentialProfile, "" = none */
+    const char *region;             /* for STS */
+    const char *ca_bundle;          /* for STS over https, "" = default */
+    cgprof__getenv_fn getenv_fn;    /* NULL = getenv */
+    uint64_t (*now_ms)(void);       /* NULL = cgprof_epoch_ms */
+};
+
+struct cgprof__creds_chain;
+
+/* The AWS SDKs' default chain: environment; web identity (STS
+ * AssumeRoleWithWebIdentity); shared credentials/config files; container
+ * credentials; EC2 IMDSv2. An explicit credentialProfile or credentialPath
+ * skips the environment, as botocore does for an explicit profile.
+ * NULL on OOM. */
+struct cgprof__creds_chain *cgprof__creds_new(const struct cgprof__creds_options *o);
+void cgprof__creds_free(struct cgprof__creds_chain *c);
+/* Copies usable credentials into out, resolving the chain the first time
+ * and again when the cached ones expire within CGPROF__CREDS_REFRESH_MS
+ * (a failed refresh keeps still-valid ones). Returns 0 or CGPROF_EAUTH. */
+int cgprof__creds_get(struct cgprof__creds_chain *c, struct cgprof__aws_creds *out);
+/* Forgets the cached credentials (after ExpiredToken / invalid token). */
+void cgprof__creds_invalidate(struct cgprof__creds_chain *c);
+/* Name of the provider that supplied the current credentials, or "none". */
+const char *cgprof__creds_source(const struct cgprof__creds_chain *c);
+
+#define CGPROF__CREDS_REFRESH_MS (5u * 60u * 1000u)
+
+/* Parsers, exposed for tests. */
+/* Looks up profile's keys in an INI text (credentials file when
+ * config_style is false, config file "[profile x]" sections when true).
+ * Returns 0 when both key id and secret were found, CGPROF_ENOTFOUND when
+ * the profile or its keys are missing. */
+int cgprof__creds_parse_ini(const char *text, const char *profile, bool config_style,
+                            struct cgprof__aws_creds *out);
+/* {"AccessKeyId","SecretAccessKey","Token","Expiration"} (container, IMDS). */
+int cgprof__creds_parse_json(const char *text, size_t len, struct cgprof__aws_creds *out);
+/* STS AssumeRoleWithWebIdentity XML response. */
+int cgprof__creds_parse_sts_xml(const char *text, size_t len, struct cgprof__aws_creds *out);
+/* ISO-8601 UTC ("2024-01-02T03:04:05Z", fractions and +00:00 accepted) to
+ * epoch ms; returns 0 or CGPROF_EPARSE. */
+int cgprof__parse_iso8601(const char *s, uint64_t *ms);
+
+/* IMDSv2: token by PUT (cached in token, tok_n bytes), then GET path into
+ * out. base is "http://169.254.169.254" or AWS_EC2_METADATA_SERVICE_ENDPOINT.
+ * Returns 0 or a negative error (non-200 is CGPROF_EHTTP). */
+int cgprof__imds_get(struct cgprof__http_client *http, const char *base, const char *path,
+                     char *token, size_t tok_n, struct cgprof_buf *out);
+/* The IMDS base URL from the environment, or NULL when
+ * AWS_EC2_METADATA_DISABLED=true. */
+const char *cgprof__imds_base(cgprof__getenv_fn get);
+/* A client for link-local metadata services: short timeouts, no proxy. */
+struct cgprof__http_client *cgprof__metadata_client_new(void);
+
+/* ---- fleet info (fleet.c) ----------------------------------------------- */
+
+struct cgprof__fleet {
+    char instance_id[256];      /* fleetInstanceId */
+    char *info_json;            /* agentMetadata.fleetInfo object text, owned */
+    bool lambda;
+    char agent_id[37];          /* uuid per process (ConfigureAgent AgentId) */
+    char lambda_arn[512];
+    char lambda_memory[16];
+    char exec_env[128];
+};
+
+struct cgprof__fleet_options {
+    cgprof__getenv_fn getenv_fn;    /* NULL = getenv */
+    const char *region;
+    const char *account_id;         /* from the group ARN, may be "" */
+    struct cgprof__http_client *http; /* metadata client; NULL = no network */
+};
+
+/* Detects Lambda (environment), then EC2 (IMDSv2), then ECS/Fargate
+ * (ECS_CONTAINER_METADATA_URI_V4), else the default (uuid, vCPUs), and
+ * fills f (cleaned up first). Returns 0 or CGPROF_ENOMEM. */
+int cgprof__fleet_detect(struct cgprof__fleet *f, const struct cgprof__fleet_options *o);
+void cgprof__fleet_cleanup(struct cgprof__fleet *f);
+/* Appends the ConfigureAgent request body
+ * {"fleetInstanceId": ..., "metadata": {...}} in botocore's JSON layout. */
+int cgprof__fleet_configure_body(const struct cgprof__fleet *f, struct cgprof_buf *out);
+/* Appends s as a JSON string the way Python's json.dumps does
+ * (ensure_ascii: non-ASCII as \uXXXX). */
+int cgprof__json_quote(struct cgprof_buf *out, const char *s);
+
+/* ---- retries (retry.c): botocore's standard mode ------------------------ */
+
+#define CGPROF__RETRY_MAX_ATTEMPTS 3
+
+struct cgprof__retry_quota {
+    int tokens;                 /* starts at 500 */
+};
+
+void cgprof__retry_quota_init(struct cgprof__retry_quota *q);
+/* True when a failed attempt (transport error rc < 0, or HTTP status with
+ * error code) may be retried. */
+bool cgprof__retry_is_retryable(int rc, int status, const char *error_code);
+/* Takes the cost of a retry from the quota (10 for timeouts, else 5);
+ * false when the quota is empty. */
+bool cgprof__retry_quota_acquire(struct cgprof__retry_quota *q, int rc);
+/* A success gives back the retry cost, or 1 when no retry was needed. */
+void cgprof__retry_quota_release(struct cgprof__retry_quota *q, bool was_retry, int last_rc);
+/* Delay before the next attempt after attempt n (1-based) failed:
+ * r * min(2^(n-1), 20) seconds, r in [0, 1). */
+unsigned cgprof__retry_backoff_ms(unsigned attempt, double r);
+
+/* ---- CodeGuru Profiler protocol (codeguru.c) ---------------------------- */
+
+#define CGPROF__USER_AGENT "cgprof/0.1.0 ua/2.1 os/linux lang/c md/agent#CodeGuruProfiler-cgprof cfg/retry-mode#standard"
+#define CGPROF__SIGNING_NAME "codeguru-profiler"
+
+enum cgprof__cg_op {
+    CGPROF__CG_CONFIGURE_AGENT,
+    CGPROF__CG_POST_AGENT_PROFILE,
+    CGPROF__CG_CREATE_PROFILING_GROUP
+};
+
+/* Resolves the endpoint: explicit (cfg endpoint), AWS_ENDPOINT_URL_CODEGURUPROFILER,
+ * AWS_ENDPOINT_URL, else https://codeguru-profiler.<region>.amazonaws.com
+ * (.com.cn for cn-*). Returns 0 or CGPROF_EINVAL (logged). */
+int cgprof__cg_endpoint(const char *explicit_url, const char *region, cgprof__getenv_fn get,
+                        char *out, size_t n);
+
+/* A request built and signed as botocore builds it. Strings live in the
+ * struct; headers[] point into it. */
+struct cgprof__cg_request {
+    char target[1024];          /* path?query */
+    char host[300];             /* Host header value */
+    char amz_date[17];
+    char invocation_id[37];
+    char attempt[32];
+    char content_type[32];
+    char signature[65];
+    struct cgprof_buf authorization;
+    struct cgprof__http_header headers[12];
+    size_t nheaders;
+};
+
+/* Builds op's request: target from the endpoint's base path, group name
+ * and token (profileToken / clientToken, may be NULL for ConfigureAgent),
+ * headers in botocore's order (Content-Type, [Content-Encoding],
+ * User-Agent, X-Amz-Date, [X-Amz-Security-Token], Authorization,
+ * amz-sdk-invocation-id, amz-sdk-request), signed over body. attempt is
+ * 1-based. Call cgprof__cg_request_cleanup afterwards. */
+int cgprof__cg_build(struct cgprof__cg_request *r, enum cgprof__cg_op op,
+                     const struct cgprof__url *endpoint, const char *region,
+                     const char *group, const char *token, const char *invocation_id,
+                     unsigned attempt, const struct cgprof__aws_creds *creds,
+                     uint64_t epoch_s, const void *body, size_t len, bool gzip_encoded);
+void cgprof__cg_request_cleanup(struct cgprof__cg_request *r);
+
+/* The error code of a failed response: x-amzn-errortype before ':', else
+ * the body's code/Code/__type after the last '#'. "" when none. The
+ * message (body message/Message) goes to msg when not NULL. */
+void cgprof__cg_error_code(const struct cgprof__http_response *rs, char *code, size_t n,
+                           char *msg, size_t msg_n);
+
+/* Outcome of one logical call (all its attempts). */
+struct cgprof__cg_outcome {
+    int rc;                     /* 0 = 2xx; else transport error or CGPROF_EHTTP */
+    int status;                 /* last HTTP status, 0 when none */
+    char error_code[64];
+    char message[256];
+    unsigned attempts;
+    bool retryable;             /* last failure was retryable */
+    struct cgprof_buf body;     /* response body on success (bounded) */
+};
+
+struct cgprof__cg_client {
+    struct cgprof__http_client *http;
+    struct cgprof__url endpoint;
+    char region[64];
+    char group[256];
+    struct cgprof__creds_chain *creds;
+    struct cgprof__retry_quota quota;
+    /* Sleeps ms unless told to stop; returns false when interrupted (the
+     * call then gives up). NULL = nanosleep. */
+    bool (*sleep_fn)(void *ctx, unsigned ms);
+    void *sleep_ctx;
+    uint64_t (*now_s)(void);    /* NULL = wall clock (for signing) */
+    double (*rand01)(void);     /* NULL = cgprof_random_u64 */
+};
+
+/* Runs op with up to 3 attempts (standard retry mode; same token and
+ * invocation id on each). out->body must be initialized by the caller or
+ * is initialized here. Logs 403s naming the missing permission. */
+int cgprof__cg_call(struct cgprof__cg_client *c, enum cgprof__cg_op op, const char *token,
+                    const void *body, size_t len, bool gzip_encoded,
+                    struct cgprof__cg_outcome *out);
+void cgprof__cg_outcome_cleanup(struct cgprof__cg_outcome *out);
+
+/* The service's agent configuration merged over cur with user overrides
+ * winning. Returns 0, or CGPROF_EPARSE (cur unchanged). */
+struct cgprof_uploader_agent_config;
+struct cgprof_config;
+int cgprof__cg_apply_configuration(const char *json, size_t len, const struct cgprof_config *cfg,
+                                   struct cgprof_uploader_agent_config *cur);
+
+/* ---- spool (spool.c) ---------------------------------------------------- */
+
+struct cgprof__spool {
+    char dir[1100];             /* <outputDir>/spool/<group> */
+    size_t max_bytes;           /* size cap of the group's spool */
+    uint64_t max_age_ms;        /* older profiles are dropped */
+    bool warned_write;          /* one log line per failure streak */
+};
+
+/* A claimed spool file: locked (flock) so no other process sends it. */
+struct cgprof__spool_entry {
+    char path[1300];
+    char token[64];
+    int fd;
+    struct cgprof_buf gz;       /* gzip'd CodeGuru JSON */
+};
+
+int cgprof__spool_init(struct cgprof__spool *s, const char *output_dir, const char *group,
+                       size_t max_bytes, uint64_t max_age_ms);
+/* Stores gz under token atomically ("<epoch_ms>-<token>.json.gz"), then
+ * enforces the caps (oldest dropped first, logged). path_out gets the path
+ * when not NULL. Returns 0 or a negative error (logged once per streak). */
+int cgprof__spool_put(struct cgprof__spool *s, const char *token, const void *gz, size_t len,
+                      char *path_out, size_t path_n);
+/* Claims the oldest spooled profile no one else holds. Returns 0,
+ * CGPROF_ENOTFOUND when there is none, or an error. skip_before: only
+ * files whose name sorts after it (for iterating; "" = from the start). */
+int cgprof__spool_claim(struct cgprof__spool *s, const char *skip_after,
+                        struct cgprof__spool_entry *e);
+/* Delivered: deletes the file and releases the entry. */
+void cgprof__spool_done(struct cgprof__spool_entry *e);
+/* Not delivered: releases the lock, keeps the file. */
+void cgprof__spool_release(struct cgprof__spool_entry *e);
+/* Enforces the size and age caps; returns the number of files dropped. */
+int cgprof__spool_trim(struct cgprof__spool *s);
+/* Number of spooled profiles (for tests and logs). */
+int cgprof__spool_count(const struct cgprof__spool *s);
+
 #endif
