@@ -70,9 +70,14 @@ HELPERS   := $(BUILD)/asan/test/helpers.o
 
 # Workloads: small programs with known behaviour, built like user code
 # (-O2, no frame pointers) for the integration tests and the demo.
+# C++ workloads (*.cc) are built with $(CXX); WORKLOAD_LIBS_<name> adds
+# libraries for one workload.
 WORKLOAD_SRC := $(sort $(wildcard test/workloads/*.c))
-WORKLOAD_BIN := $(patsubst test/workloads/%.c,$(BUILD)/workloads/%,$(WORKLOAD_SRC))
+WORKLOAD_CXX_SRC := $(sort $(wildcard test/workloads/*.cc))
+WORKLOAD_BIN := $(patsubst test/workloads/%.c,$(BUILD)/workloads/%,$(WORKLOAD_SRC)) \
+                $(patsubst test/workloads/%.cc,$(BUILD)/workloads/%,$(WORKLOAD_CXX_SRC))
 WORKLOAD_CFLAGS := -O2 -g -fomit-frame-pointer -pthread -Wall
+WORKLOAD_LIBS_rec_compress := -Wl,-Bstatic -lz -Wl,-Bdynamic
 
 .PHONY: all check test unit integration deps demo clean install uninstall bench lint
 all: $(BUILD)/libcgprof.so $(BUILD)/cgprof
@@ -118,7 +123,12 @@ $(BUILD)/test/unit/%: test/unit/%.c $(HELPERS) \
 $(BUILD)/workloads/%: test/workloads/%.c
 	@mkdir -p $(dir $@)
 	@echo "  CC wl   $<"
-	$(Q)$(CC) $(WORKLOAD_CFLAGS) -o $@ $< -ldl -lm
+	$(Q)$(CC) $(WORKLOAD_CFLAGS) -o $@ $< $(WORKLOAD_LIBS_$*) -ldl -lm
+
+$(BUILD)/workloads/%: test/workloads/%.cc
+	@mkdir -p $(dir $@)
+	@echo "  CXX wl  $<"
+	$(Q)$(CXX) $(WORKLOAD_CFLAGS) -o $@ $< $(WORKLOAD_LIBS_$*) -ldl -lm
 
 # The README's test command: install what is missing, build, run all tests.
 check: deps

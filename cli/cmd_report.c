@@ -29,7 +29,8 @@ static void help(FILE *out)
           "    cgprof report - summarize stored profiles\n"
           "\n"
           "SYNOPSIS\n"
-          "    cgprof report [DIR|FILE...] [--format top|folded|json]\n"
+          "    cgprof report [DIR|FILE...]\n"
+          "                  [--format top|folded|json|pprof|recommendations]\n"
           "                  [--counter SET] [--top N] [--from T] [--to T]\n"
           "                  [--group G] [-o FILE]\n"
           "\n"
@@ -55,10 +56,21 @@ static void help(FILE *out)
           "        top     summary lines (time range, profiles, samples, CPU time,\n"
           "                duration, threads, dropped samples), then the N\n"
           "                heaviest frames by self time and by total time with\n"
-          "                columns self%, self s, total%, total s, frame. Default.\n"
+          "                columns self%, self s, total%, total s, frame, and the\n"
+          "                recommendations. Default.\n"
           "        folded  one \"root;...;leaf COUNT\" line per stack, in samples,\n"
           "                for flamegraph.pl, inferno or speedscope.\n"
           "        json    the merged profile as CodeGuru agent-profile JSON.\n"
+          "        pprof   gzip'd pprof protobuf (go tool pprof, Pyroscope) with\n"
+          "                sample types cpu/nanoseconds (RUNNABLE),\n"
+          "                wall/nanoseconds and samples/count (all but IDLE);\n"
+          "                binary, so usually with -o profile.pb.gz.\n"
+          "        recommendations\n"
+          "                rules for costly native patterns (lock contention,\n"
+          "                malloc churn, memcpy, small syscalls, regex compiling,\n"
+          "                exceptions, logging, compression level) that pass\n"
+          "                their thresholds, with evidence, an estimated yearly\n"
+          "                cost and a fix (README.md \"Recommendations\").\n"
           "    -c, --counter SET\n"
           "        cpu     RUNNABLE+BLOCKED+NATIVE, the console's CPU view. Default.\n"
           "        latency every thread state but IDLE: where wall time goes.\n"
@@ -158,9 +170,10 @@ static int parse_args(int argc, char **argv, struct report_args *a)
         }
     }
     if (strcmp(a->format, "top") != 0 && strcmp(a->format, "folded") != 0 &&
-        strcmp(a->format, "json") != 0)
-        return cgprof__cli_usage("report", "unknown format '%s' (top, folded or json)",
-                                 a->format);
+        strcmp(a->format, "json") != 0 && strcmp(a->format, "pprof") != 0 &&
+        strcmp(a->format, "recommendations") != 0)
+        return cgprof__cli_usage("report", "unknown format '%s' (top, folded, json, "
+                                 "pprof or recommendations)", a->format);
     if (cgprof_report_counter_mask(a->counter, &a->mask) != 0)
         return cgprof__cli_usage("report", "unknown counter set '%s' (cpu, latency, "
                                  "RUNNABLE, BLOCKED, NATIVE, WAITING, TIMED_WAITING "
@@ -209,8 +222,18 @@ static int run(int argc, char **argv)
     }
 
     cgprof_buf_init(&out, OUTPUT_MAX);
-    if (strcmp(a.format, "top") == 0)
+    if (strcmp(a.format, "top") == 0) {
         rc = cgprof_report_top_text(&sel, a.mask, a.top, &out);
+        if (rc == 0)
+            rc = cgprof_buf_appends(&out, "\n");
+        if (rc == 0)
+            rc = cgprof_report_recommend_text(&sel.merged, CGPROF_REPORT_DEFAULT_VCPU_HOUR_USD,
+                                              &out);
+    } else if (strcmp(a.format, "recommendations") == 0)
+        rc = cgprof_report_recommend_text(&sel.merged, CGPROF_REPORT_DEFAULT_VCPU_HOUR_USD,
+                                          &out);
+    else if (strcmp(a.format, "pprof") == 0)
+        rc = cgprof_report_encode_pprof(&sel.merged, &out);
     else if (strcmp(a.format, "folded") == 0)
         rc = cgprof_profile_encode_folded(&sel.merged, a.mask, &out);
     else
