@@ -130,6 +130,8 @@ static const char *const unwind_patterns[] = {
 
 static const char *const logging_patterns[] = {
     "=printf", "=fprintf", "=sprintf", "=snprintf", "=dprintf", "=vprintf",
+    "=__printf", "=__fprintf", "=__sprintf", "=__snprintf", "=_IO_printf",
+    "=_IO_fprintf", "=_IO_sprintf", "=__asprintf", "=___asprintf",
     "=vfprintf", "=vsprintf", "=vsnprintf", "=vdprintf", "=asprintf",
     "=vasprintf", "=_IO_vfprintf", "=__vfprintf_internal",
     "=__vsnprintf_internal", "=__vsprintf_internal", "=__vasprintf_internal",
