@@ -63,6 +63,7 @@
 #define MAX_TALLY 64      /* distinct frame / caller names kept per rule */
 #define MAX_DISTINCT 16   /* distinct matching names tracked per path */
 #define HOURS_PER_YEAR 8760.0
+#define SHARE_EPS 1e-9    /* a share equal to its threshold fires despite rounding */
 
 struct rule {
     const char *id;
@@ -207,6 +208,8 @@ static const struct rule rules[] = {
 
 #define NRULES CGPROF_ARRAY_SIZE(rules)
 _Static_assert(CGPROF_ARRAY_SIZE(rules) <= 32, "rule bits fit an unsigned");
+_Static_assert(CGPROF_ARRAY_SIZE(rules) <= CGPROF_REPORT_RECOMMEND_MAX,
+               "CGPROF_REPORT_RECOMMEND_MAX holds every rule");
 
 /* ---- matching ---------------------------------------------------------- */
 
@@ -436,6 +439,7 @@ int cgprof_report_recommend(const struct cgprof_profile *p, double price_per_vcp
                             struct cgprof_recommendation *out, size_t max, size_t *n)
 {
     double per[CGPROF_NCOUNTERS], total_cpu = 0, total_lat = 0;
+    struct cgprof_recommendation found[NRULES];
     struct rule_state *st = NULL;
     struct walk_item *stack = NULL;
     size_t cap = 64, depth = 0, nout = 0;
@@ -509,15 +513,15 @@ int cgprof_report_recommend(const struct cgprof_profile *p, double price_per_vcp
     if (dur_s <= 0 && p->end_ms > p->start_ms)
         dur_s = (double)(p->end_ms - p->start_ms) / 1000.0;
 
-    for (size_t r = 0; r < NRULES && nout < max; r++) {
+    for (size_t r = 0; r < NRULES; r++) {
         struct rule_state *s = &st[r];
         double total = rules[r].latency ? total_lat : total_cpu;
         if (total <= 0 || s->count < MIN_SAMPLES)
             continue;
         double share = s->secs / total;
-        if (share < rules[r].threshold)
+        if (share + SHARE_EPS < rules[r].threshold)
             continue;
-        struct cgprof_recommendation *o = &out[nout++];
+        struct cgprof_recommendation *o = &found[nout++];
         memset(o, 0, sizeof(*o));
         o->id = rules[r].id;
         o->title = rules[r].title;
@@ -534,15 +538,20 @@ int cgprof_report_recommend(const struct cgprof_profile *p, double price_per_vcp
     }
     /* Heaviest share first; ties by id for a stable order. */
     for (size_t i = 1; i < nout; i++) {
-        struct cgprof_recommendation tmp = out[i];
+        struct cgprof_recommendation tmp = found[i];
         size_t j = i;
-        while (j > 0 && (out[j - 1].share < tmp.share ||
-                         (out[j - 1].share == tmp.share && strcmp(out[j - 1].id, tmp.id) > 0))) {
-            out[j] = out[j - 1];
+        while (j > 0 && (found[j - 1].share < tmp.share ||
+                         (found[j - 1].share == tmp.share &&
+                          strcmp(found[j - 1].id, tmp.id) > 0))) {
+            found[j] = found[j - 1];
             j--;
         }
-        out[j] = tmp;
+        found[j] = tmp;
     }
+    if (nout > max)
+        nout = max;
+    if (nout > 0)
+        memcpy(out, found, nout * sizeof(*out));
     *n = nout;
     rc = 0;
 done:

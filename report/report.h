@@ -156,8 +156,9 @@ struct cgprof_recommendation {
 };
 
 /* Runs every rule over p (the CPU view, or the latency view for lock
- * contention) and writes the rules that fire to out[0..max), heaviest
- * share first; *n gets the number written. yearly_cost_usd extrapolates
+ * contention) and writes the rules that fire (share >= threshold and at
+ * least 5 matched samples) to out[0..max), heaviest share first; *n gets
+ * the number written. yearly_cost_usd extrapolates
  * the matched CPU seconds over a year of the profile's duration at
  * price_per_vcpu_hour (an estimate; 0 when the duration is unknown).
  * Returns 0 or CGPROF_EINVAL / CGPROF_ENOMEM (then *n is 0). */
@@ -169,6 +170,9 @@ int cgprof_report_recommend(const struct cgprof_profile *p, double price_per_vcp
  * saying none fired). Returns 0, CGPROF_ENOMEM or CGPROF_ETOOBIG. */
 int cgprof_report_recommend_text(const struct cgprof_profile *p,
                                  double price_per_vcpu_hour, struct cgprof_buf *out);
+
+/* An out array this long always holds every rule that fires. */
+#define CGPROF_REPORT_RECOMMEND_MAX 16
 
 /* Default on-demand price per vCPU-hour in USD used for cost estimates. */
 #define CGPROF_REPORT_DEFAULT_VCPU_HOUR_USD 0.0425
