@@ -144,9 +144,12 @@ demo: deps
 	$(Q)$(MAKE) --no-print-directory all $(BUILD)/workloads/demo
 	$(Q)scripts/demo
 
-bench: deps
+# `make bench` also installs gperftools and perf to compare against;
+# BENCH_ARGS=--quick gives a rough smoke run.
+bench:
+	$(Q)CGPROF_BENCH=1 scripts/install-deps
 	$(Q)$(MAKE) --no-print-directory all $(WORKLOAD_BIN)
-	$(Q)scripts/bench
+	$(Q)BUILD=$(BUILD) scripts/bench $(BENCH_ARGS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/cgprof
