@@ -317,23 +317,22 @@ static int cmp_tally(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
-/* Appends "label: name share%, ..." with the heaviest entries that fit. */
+/* Appends "label: name share%, ..." with the heaviest entries that fit;
+ * only whole items are written, and nothing when not even one fits. */
 static void tally_describe(struct tally *t, const char *label, double total,
                            char *out, size_t cap, size_t *len)
 {
     if (t->n == 0 || *len + 1 >= cap)
         return;
     qsort(t->e, t->n, sizeof(t->e[0]), cmp_tally);
-    int w = snprintf(out + *len, cap - *len, "%s%s:", *len ? "; " : "", label);
-    if (w < 0 || (size_t)w >= cap - *len)
-        return;
-    *len += (size_t)w;
     for (size_t i = 0; i < t->n && i < 4; i++) {
-        char item[320];
-        int iw = snprintf(item, sizeof(item), "%s %s %.1f%%", i ? "," : "",
-                          t->e[i].name, total > 0 ? 100.0 * t->e[i].secs / total : 0.0);
-        if (iw < 0 || (size_t)iw >= cap - *len)
-            break;   /* keep whole items only */
+        char item[600];
+        double pct = total > 0 ? 100.0 * t->e[i].secs / total : 0.0;
+        int iw = i == 0 ? snprintf(item, sizeof(item), "%s%s: %s %.1f%%", *len ? "; " : "",
+                                   label, t->e[i].name, pct)
+                        : snprintf(item, sizeof(item), ", %s %.1f%%", t->e[i].name, pct);
+        if (iw < 0 || (size_t)iw >= sizeof(item) || (size_t)iw >= cap - *len)
+            break;
         memcpy(out + *len, item, (size_t)iw + 1);
         *len += (size_t)iw;
     }
