@@ -133,6 +133,8 @@ int cgprof__uri_encode(struct cgprof_buf *out, const char *s, size_t n, bool kee
 /* ---- credentials (credentials.c) ---------------------------------------- */
 
 typedef const char *(*cgprof__getenv_fn)(const char *);
+/* getenv with the lookup type above (credentials.c). */
+const char *cgprof__libc_getenv(const char *key);
 
 struct cgprof__creds_options {
     const char *credential_path;    /* credentialPath, "" = none */
@@ -196,8 +198,8 @@ struct cgprof__fleet {
     char *info_json;            /* agentMetadata.fleetInfo object text, owned */
     bool lambda;
     char agent_id[37];          /* uuid per process (ConfigureAgent AgentId) */
-    char lambda_arn[512];
-    char lambda_memory[16];
+    char lambda_arn[256];
+    char lambda_memory[24];
     char exec_env[128];
 };
 
@@ -344,7 +346,7 @@ struct cgprof__spool {
 
 /* A claimed spool file: locked (flock) so no other process sends it. */
 struct cgprof__spool_entry {
-    char path[1300];
+    char path[1400];
     char token[64];
     int fd;
     struct cgprof_buf gz;       /* gzip'd CodeGuru JSON */
