@@ -130,6 +130,26 @@ $(BUILD)/workloads/%: test/workloads/%.cc
 	@echo "  CXX wl  $<"
 	$(Q)$(CXX) $(WORKLOAD_CFLAGS) -o $@ $< $(WORKLOAD_LIBS_$*) -ldl -lm
 
+# Fuzzing with clang's libFuzzer, kept out of `make check`: `make fuzz`
+# builds test/fuzz/fuzz_http_parse.c with ASan+UBSan and runs it for
+# FUZZ_SECONDS on a working corpus in $(BUILD)/fuzz (seeded from the
+# committed test/fuzz/corpus/http, which it never modifies).
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+                -fno-sanitize-recover=all -DCGPROF_UNIT_TEST
+FUZZ_SRC     := uploader/http.c uploader/url.c uploader/tls.c $(call src,common)
+.PHONY: fuzz
+$(BUILD)/fuzz/fuzz_http_parse: test/fuzz/fuzz_http_parse.c $(FUZZ_SRC) uploader/uploader_int.h
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ    $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) -lmbedtls -lmbedx509 -lmbedcrypto -lm -pthread
+
+fuzz: $(BUILD)/fuzz/fuzz_http_parse
+	$(Q)mkdir -p $(BUILD)/fuzz/corpus-http
+	$(Q)$(BUILD)/fuzz/fuzz_http_parse -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    $(BUILD)/fuzz/corpus-http test/fuzz/corpus/http
+
 # The README's test command: install what is missing, build, run all tests.
 check: deps
 	$(Q)$(MAKE) --no-print-directory all tests

@@ -23,6 +23,26 @@ struct cgprof__url {
 /* Parses an http:// or https:// URL. Returns 0 or CGPROF_EINVAL. */
 int cgprof__url_parse(const char *s, struct cgprof__url *u);
 
+/* The Host header value the client sends for u ("host", "host:port" when
+ * the port is not the scheme's default, "[v6]" for IPv6). SigV4 must sign
+ * exactly this. Returns 0 or CGPROF_ETOOBIG. */
+int cgprof__url_host_header(const struct cgprof__url *u, char *out, size_t n);
+
+/* A forward proxy from HTTPS_PROXY/HTTP_PROXY ("[http://][user:pass@]host
+ * [:port]", port 80 by default). auth is "user:pass" or empty; a secret,
+ * never logged. Returns 0 or CGPROF_EINVAL (also for https:// proxies). */
+struct cgprof__proxy {
+    char host[256];
+    unsigned port;
+    char auth[512];
+};
+int cgprof__proxy_parse(const char *s, struct cgprof__proxy *p);
+
+/* True when host:port bypasses the proxy per a NO_PROXY list: comma
+ * separated names (suffix match on label boundaries, leading "." or "*."
+ * optional), "*", IPs, CIDRs, optional ":port". */
+bool cgprof__no_proxy_match(const char *list, const char *host, unsigned port);
+
 /* ---- HTTP/1.1 client (http.c, tls.c) ------------------------------------ */
 
 struct cgprof__http_header {
@@ -39,6 +59,10 @@ struct cgprof__http_request {
     size_t nheaders;
     const void *body;
     size_t body_len;
+    bool idempotent;                        /* (addition) safe to resend once
+                                               when a kept-alive connection
+                                               turns out stale; GET, HEAD,
+                                               PUT, DELETE always are */
 };
 
 #define CGPROF__HTTP_MAX_HEADERS 64
@@ -57,7 +81,13 @@ struct cgprof__http_options {
     unsigned io_timeout_ms;     /* per read/write */
     size_t max_body;            /* response body bound */
     bool use_proxy_env;         /* HTTPS_PROXY/https_proxy/HTTP_PROXY + NO_PROXY */
+    unsigned total_timeout_ms;  /* (addition) bound on one cgprof__http_do,
+                                   resolve to last byte; 0 = none */
 };
+/* (Addition) Zero fields take defaults: connect 10 s, I/O 30 s, body 1 MiB. */
+#define CGPROF__HTTP_CONNECT_MS_DEFAULT 10000u
+#define CGPROF__HTTP_IO_MS_DEFAULT 30000u
+#define CGPROF__HTTP_MAX_BODY_DEFAULT ((size_t)1 << 20)
 
 struct cgprof__http_client;
 
@@ -84,6 +114,75 @@ const char *cgprof__http_response_header(const struct cgprof__http_response *rs,
  * and headers from buf[0..len). Returns the header block length (> 0),
  * CGPROF_EAGAIN when more input is needed, CGPROF_EHTTP when malformed. */
 int cgprof__http_parse_head(const char *buf, size_t len, struct cgprof__http_response *rs);
+/* (Additions, http.c.) parse_head overwrites *rs entirely (status,
+ * headers, raw_headers, and an empty body buffer), so
+ * cgprof__http_response_cleanup(rs) is safe after any return. Besides the
+ * codes above it returns CGPROF_ENOMEM, and CGPROF_ETOOBIG when the head
+ * exceeds CGPROF__HTTP_MAX_HEAD bytes or CGPROF__HTTP_MAX_HEADERS lines. */
+#define CGPROF__HTTP_MAX_HEAD (64 * 1024)
+
+/* Incremental decoder for a chunked body (RFC 9112 7.1): chunk extensions
+ * are skipped, trailers are read and discarded. Initialise with
+ * cgprof__http_chunked_init; feed any split of the input. */
+struct cgprof__http_chunked {
+    int state;
+    uint64_t size;          /* bytes left in the current chunk */
+    unsigned digits;        /* hex digits read in the size */
+    size_t line;            /* bytes in the current size/trailer line */
+    size_t trailer;         /* trailer bytes so far (bounded) */
+};
+void cgprof__http_chunked_init(struct cgprof__http_chunked *d);
+/* Decodes in[0..len), appending data to out (bounded by out->max) and
+ * setting *consumed. Returns 0 when the body ended (bytes after it are
+ * not consumed), CGPROF_EAGAIN when all input was used and more is needed,
+ * CGPROF_EHTTP when malformed, CGPROF_ETOOBIG when the body exceeds
+ * out->max, CGPROF_ENOMEM. Errors are sticky. */
+int cgprof__http_chunked_decode(struct cgprof__http_chunked *d, const char *in, size_t len,
+                                size_t *consumed, struct cgprof_buf *out);
+
+/* ---- sockets and TLS (tls.c), used by http.c ---------------------------- */
+
+/* Shared TLS state of one client: CA chain, configuration, entropy and a
+ * CTR-DRBG seeded once (and reseeded in a forked child). */
+struct cgprof__tls_ctx;
+
+/* Loads ca_bundle (a PEM file) or, when NULL, the system store (the usual
+ * bundle files, then /etc/ssl/certs). Returns 0, or CGPROF_ETLS when no
+ * certificate can be read (logged), or CGPROF_ENOMEM. */
+int cgprof__tls_ctx_new(const char *ca_bundle, struct cgprof__tls_ctx **out);
+void cgprof__tls_ctx_free(struct cgprof__tls_ctx *t);
+
+/* One TCP connection, optionally with TLS on top. Timeouts: every wait
+ * (connect, handshake, read, write) is bounded by io_ms since the last
+ * progress and by the absolute deadline_ns (cgprof_now_ns clock, 0 = none),
+ * both set by the caller. */
+struct cgprof__conn {
+    int fd;                 /* -1 when closed */
+    void *ssl;              /* mbedtls_ssl_context, NULL for plain TCP */
+    unsigned io_ms;
+    uint64_t deadline_ns;
+    int last_errno;         /* socket errno seen under mbedTLS */
+    char peer[280];         /* "host:port" for log lines */
+};
+/* Resolves host (bounded by the deadline: getaddrinfo_a) and connects to
+ * each address in turn with a non-blocking connect. Returns 0,
+ * CGPROF_ETIMEOUT, -errno (e.g. -ECONNREFUSED) or CGPROF_EIO (name). */
+int cgprof__conn_connect(struct cgprof__conn *cn, const char *host, unsigned port,
+                         unsigned connect_ms, unsigned io_ms, uint64_t deadline_ns);
+/* TLS handshake over a connected cn: SNI and host name check with host,
+ * TLS 1.2+. Returns 0, CGPROF_ETLS (logged once per distinct message),
+ * CGPROF_ETIMEOUT or -errno. */
+int cgprof__conn_start_tls(struct cgprof__conn *cn, struct cgprof__tls_ctx *t, const char *host);
+/* Writes all of p. Returns 0, CGPROF_ETIMEOUT, -errno or CGPROF_ETLS. */
+int cgprof__conn_write(struct cgprof__conn *cn, const void *p, size_t n);
+/* Reads up to n bytes: > 0 bytes, 0 at end of stream, or a negative
+ * error (CGPROF_ETIMEOUT, -ECONNRESET, CGPROF_ETLS). */
+long cgprof__conn_read(struct cgprof__conn *cn, void *p, size_t n);
+/* True when an idle kept-alive connection still looks usable (no EOF or
+ * unexpected bytes waiting). */
+bool cgprof__conn_idle_ok(struct cgprof__conn *cn);
+/* Closes (TLS close_notify when graceful) and sets fd to -1. */
+void cgprof__conn_close(struct cgprof__conn *cn, bool graceful);
 
 /* ---- SigV4 (sigv4.c) ---------------------------------------------------- */
 
