@@ -106,6 +106,9 @@ $(BUILD)/asan/%.o: %.c $(BUILD)/.flags
 	@echo "  CC san  $<"
 	$(Q)$(CC) $(CFLAGS_TEST) -MMD -MP -c -o $@ $<
 
+# report/html.c embeds the HTML report's template with .incbin.
+$(BUILD)/obj/report/html.o $(BUILD)/asan/report/html.o: report/html_template.html
+
 # Rebuild everything when the flags change.
 $(BUILD)/.flags: FORCE
 	@mkdir -p $(BUILD)

@@ -186,4 +186,39 @@ int cgprof_report_recommend_text(const struct cgprof_profile *p,
  * module. Returns 0, CGPROF_ENOMEM or CGPROF_ETOOBIG. */
 int cgprof_report_encode_pprof(const struct cgprof_profile *p, struct cgprof_buf *out);
 
+/* ---- the HTML report (html.c) ------------------------------------------ */
+
+struct cgprof_report_html_opts {
+    unsigned mask;               /* counters of the first view; 0 = CPU */
+    double price_per_vcpu_hour;  /* USD for cost estimates; <= 0 = default */
+    /* The compare view's A side (B is the main selection), or NULL. */
+    const struct cgprof_report_selection *baseline;
+    const char *label;           /* how the page names B / A; NULL = none */
+    const char *baseline_label;
+};
+
+/* Appends one self-contained HTML page (no network at view time) showing
+ * sel: overview and hotspots flame graphs, inspect, CPU/latency/custom
+ * thread-state views, compare (when o->baseline), summary figures and the
+ * recommendations. The page embeds the data of
+ * cgprof_report_html_data in <script id="cgprof-data"
+ * type="application/json">. o may be NULL. On failure out is left as it
+ * was. Returns 0, CGPROF_EINVAL, CGPROF_ENOMEM or CGPROF_ETOOBIG. */
+int cgprof_report_html(const struct cgprof_report_selection *sel,
+                       const struct cgprof_report_html_opts *o, struct cgprof_buf *out);
+
+/* Appends only the page's JSON data: {"format":"cgprof-report",
+ * "version":1, "counters":[wire names], "mask", "price_per_vcpu_hour",
+ * "strings":[frame names, sorted], "profiles":[B, A?], "recommendations",
+ * "heap"}. Each profile has summary figures (start_ms, end_ms, nprofiles,
+ * duration_ms, window_s, cpu_time_s, agent_cpu_ms, threads_avg, ticks,
+ * dropped, vcpus, weights[counter] in counts per second, ...) and its tree
+ * as columns: "nodes" N, "parent"[N] (-1 for the root at index 0), "name"[N]
+ * (index into strings, -1 for the root) and "counts":{COUNTER:[N self
+ * counts]} for each counter with samples. Nodes are in pre-order with
+ * children sorted by name, so parent[i] < i. Returns as cgprof_report_html. */
+int cgprof_report_html_data(const struct cgprof_report_selection *sel,
+                            const struct cgprof_report_html_opts *o,
+                            struct cgprof_buf *out);
+
 #endif
