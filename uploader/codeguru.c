@@ -49,6 +49,7 @@ int cgprof__cg_endpoint(const char *explicit_url, const char *region, cgprof__ge
 void cgprof__cg_request_cleanup(struct cgprof__cg_request *r)
 {
     cgprof_buf_cleanup(&r->authorization);
+    cgprof_buf_cleanup(&r->canonical);
 }
 
 /* Tests: test/unit/uploader/test_codeguru.c, test/integration/codeguru_botocore.sh */
@@ -60,6 +61,7 @@ int cgprof__cg_build(struct cgprof__cg_request *r, enum cgprof__cg_op op,
 {
     memset(r, 0, sizeof(*r));
     cgprof_buf_init(&r->authorization, 64 << 10);
+    cgprof_buf_init(&r->canonical, 1 << 20);
     if (!endpoint || !group || !*group || !creds || !invocation_id)
         return CGPROF_EINVAL;
     if (op != CGPROF__CG_CONFIGURE_AGENT && (!token || !*token))
@@ -130,7 +132,7 @@ int cgprof__cg_build(struct cgprof__cg_request *r, enum cgprof__cg_op op,
         .payload_hash = hash, .normalize_path = true,
     };
     rc = cgprof__sigv4_sign(&sr, region, CGPROF__SIGNING_NAME, r->amz_date, creds, r->signature,
-                            &r->authorization, NULL, NULL);
+                            &r->authorization, &r->canonical, NULL);
     if (rc != 0)
         return rc;
     size_t n = 0;
@@ -276,7 +278,6 @@ int cgprof__cg_call(struct cgprof__cg_client *c, enum cgprof__cg_op op, const ch
         rc = cgprof__cg_build(&r, op, &c->endpoint, c->region, c->group, token, inv, attempt,
                               &creds, c->now_s ? c->now_s() : wall_s(), body, len,
                               gzip_encoded);
-        memset(&creds, 0, sizeof(creds));
         struct cgprof__http_response rs;
         bool have_rs = false;
         if (rc == 0) {
@@ -289,6 +290,7 @@ int cgprof__cg_call(struct cgprof__cg_client *c, enum cgprof__cg_op op, const ch
             have_rs = rc == 0;
         }
         cgprof__cg_request_cleanup(&r);
+        memset(&creds, 0, sizeof(creds));  /* the request pointed into it */
         if (have_rs) {
             out->status = rs.status;
             if (rs.status >= 200 && rs.status < 300) {

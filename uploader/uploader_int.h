@@ -370,6 +370,7 @@ struct cgprof__cg_request {
     char content_type[32];
     char signature[65];
     struct cgprof_buf authorization;
+    struct cgprof_buf canonical;    /* the canonical request (tests, debug) */
     struct cgprof__http_header headers[12];
     size_t nheaders;
 };
@@ -379,7 +380,8 @@ struct cgprof__cg_request {
  * headers in botocore's order (Content-Type, [Content-Encoding],
  * User-Agent, X-Amz-Date, [X-Amz-Security-Token], Authorization,
  * amz-sdk-invocation-id, amz-sdk-request), signed over body. attempt is
- * 1-based. Call cgprof__cg_request_cleanup afterwards. */
+ * 1-based. The session-token header points into creds, which must
+ * outlive the request. Call cgprof__cg_request_cleanup afterwards. */
 int cgprof__cg_build(struct cgprof__cg_request *r, enum cgprof__cg_op op,
                      const struct cgprof__url *endpoint, const char *region,
                      const char *group, const char *token, const char *invocation_id,
