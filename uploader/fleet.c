@@ -56,7 +56,7 @@ int cgprof__json_quote(struct cgprof_buf *out, const char *s)
             strcpy(e, "\\b");
         } else if (cp == '\f') {
             strcpy(e, "\\f");
-        } else if (cp < 0x20 || (cp > 0x7f && cp < 0x10000)) {
+        } else if (cp < 0x20 || (cp >= 0x7f && cp < 0x10000)) {
             snprintf(e, sizeof(e), "\\u%04x", cp);
         } else if (cp >= 0x10000) {
             uint32_t v = cp - 0x10000;
