@@ -353,7 +353,14 @@ async function main() {
     await page.eval('(function(){const i=Array.from(document.querySelectorAll("#mycode-pop input[data-m]")).find(function(i){return i.parentNode.textContent.trim().indexOf("app ")===0;});i.click();})()');
     check(await page.eval('cgprof.state.mine.size === 1'), 'My code did not take module app');
     await page.shot(path.join(cfg.artifacts, '9-mycode.png'));
+    await page.clickOn('#only-mine');
+    const fm = await page.frames();
+    check(fm.every(function (g) { return g.depth === 0 || g.name.indexOf('app:') === 0; }), 'only my code still draws other modules');
+    n = checkWidths(fm, W, E.mine, 'CPU overview, only my code');
+    note('only my code (module app): ' + n + ' frames match');
+    await page.clickOn('#only-mine');
     await page.eval('document.getElementById("mycode").open = false');
+    checkWidths(await page.frames(), W, E.cpu, 'CPU overview after my code off');
 
     // 9. Summary.
     console.log('== summary');

@@ -164,6 +164,7 @@ def cmd_profiles(outdir, big, expect_path):
         "search": {"query": "parse_json", "share": search / cpu_b[""]},
         "inspect": inspect(STACKS_B, CPU, "app:walk"),
         "hide": {"name": hide, "cpu": per_path(STACKS_B, CPU, lambda fs: [f for f in fs if f != hide])},
+        "mine": per_path(STACKS_B, CPU, lambda fs: [f for f in fs if f.startswith("app:")]),
         "summary": {"blocked": "%.2f s" % blocked},
         "compare": {"path": "libc.so.6:start_thread", "width": (sa + sb) / 2,
                     "diff": "%s%.2f points" % ("+" if sb >= sa else "", 100 * (sb - sa))},
