@@ -625,6 +625,11 @@ static int start_locked(const struct cgprof_config *cfg)
     if (!u)
         return CGPROF_ENOMEM;
     snprintf(u->endpoint, sizeof(u->endpoint), "%s", ep);
+    /* Fleet info without the network (Lambda or the default) at once, so
+     * even the first profile carries some; the thread refines it. */
+    struct cgprof__fleet_options fo = { .region = cfg->region, .account_id = cfg->account_id };
+    if (cgprof__fleet_detect(&u->fleet, &fo) == 0)
+        publish_fleet(u);
     u->refs = 2;
     u->thread_running = true;
     rc = spawn(u);

@@ -58,7 +58,7 @@ struct stub_conn_arg {
     int fd;
 };
 
-static void stub_send_all(int fd, const char *p, size_t n)
+static inline void stub_send_all(int fd, const char *p, size_t n)
 {
     while (n > 0) {
         ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
@@ -69,7 +69,7 @@ static void stub_send_all(int fd, const char *p, size_t n)
     }
 }
 
-static const struct stub_reply *stub_pick(struct stub_server *s, const char *target)
+static inline const struct stub_reply *stub_pick(struct stub_server *s, const char *target)
 {
     for (size_t i = 0; i < s->nreplies; i++)
         if (s->replies[i].match && strncmp(target, s->replies[i].match,
@@ -89,7 +89,7 @@ static const struct stub_reply *stub_pick(struct stub_server *s, const char *tar
 
 /* Serves one connection until the peer closes, a reply closes it, or
  * stop is set. */
-static void stub_conn(struct stub_server *s, int c)
+static inline void stub_conn(struct stub_server *s, int c)
 {
     char *buf = malloc(1 << 20);
     size_t len = 0;
@@ -159,7 +159,7 @@ out:
     close(c);
 }
 
-static void *stub_conn_main(void *arg)
+static inline void *stub_conn_main(void *arg)
 {
     struct stub_conn_arg a = *(struct stub_conn_arg *)arg;
     free(arg);
@@ -171,7 +171,7 @@ static void *stub_conn_main(void *arg)
 }
 
 /* Accepts connections, each served by its own thread. */
-static void *stub_main(void *arg)
+static inline void *stub_main(void *arg)
 {
     struct stub_server *s = arg;
     while (!s->stop) {
@@ -200,7 +200,7 @@ static void *stub_main(void *arg)
 
 /* Starts the server with replies (copied; terminated by a reply whose
  * status is 0 and action STUB_REPLY). */
-static void stub_start(struct stub_server *s, const struct stub_reply *replies)
+static inline void stub_start(struct stub_server *s, const struct stub_reply *replies)
 {
     memset(s, 0, sizeof(*s));
     pthread_mutex_init(&s->lock, NULL);
@@ -219,7 +219,7 @@ static void stub_start(struct stub_server *s, const struct stub_reply *replies)
     pthread_create(&s->thread, NULL, stub_main, s);
 }
 
-static void stub_stop(struct stub_server *s)
+static inline void stub_stop(struct stub_server *s)
 {
     s->stop = 1;
     pthread_join(s->thread, NULL);
@@ -236,7 +236,7 @@ static void stub_stop(struct stub_server *s)
         free(s->reqs[i].body);
 }
 
-static size_t stub_count(struct stub_server *s)
+static inline size_t stub_count(struct stub_server *s)
 {
     pthread_mutex_lock(&s->lock);
     size_t n = s->nreqs;
@@ -245,7 +245,7 @@ static size_t stub_count(struct stub_server *s)
 }
 
 /* The value of header name in a recorded request ("" when absent). */
-static const char *stub_header(const struct stub_req *r, const char *name, char *out, size_t n)
+static inline const char *stub_header(const struct stub_req *r, const char *name, char *out, size_t n)
 {
     out[0] = '\0';
     const char *p = r->headers;
@@ -266,7 +266,7 @@ static const char *stub_header(const struct stub_req *r, const char *name, char 
     return out;
 }
 
-static void stub_url(const struct stub_server *s, char *out, size_t n)
+static inline void stub_url(const struct stub_server *s, char *out, size_t n)
 {
     snprintf(out, n, "http://127.0.0.1:%u", s->port);
 }
