@@ -21,6 +21,7 @@
 #define MAINTAIN_MS 200
 #define BUDGET_CHECK_MS 1000
 #define KILL_SWITCH_CHECK_MS 60000
+#define UPLOAD_FLUSH_MS 1500     /* within the 2 s exit bound */
 
 struct cgprof__agent cgprof__agent = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
@@ -71,18 +72,29 @@ static void fill_metadata(struct cgprof__agent *a)
     snprintf(p->fleet_instance_id, sizeof(p->fleet_instance_id), "%s", a->fleet_id);
 }
 
-/* Hands the finished profile to the sinks. Until the network sinks land,
- * every profile goes to outputDir, so nothing is lost. */
+/* Hands the finished profile to the sinks: the CodeGuru uploader (which
+ * encodes on this thread and ships on its own) and/or the file sink. When
+ * the uploader is not running the profile goes to outputDir instead, so
+ * nothing is lost; while CodeGuru has profiling turned off
+ * (ConfigureAgent's shouldProfile) nothing is sent. */
 static void deliver(struct cgprof__agent *a)
 {
     static bool told;
-    if ((a->cfg.sinks & ~(unsigned)CGPROF_SINK_FILE) && !told) {
+    if ((a->cfg.sinks & CGPROF_SINK_PYROSCOPE) && !told) {
         told = true;
-        cgprof_warn("sink '%s' is not available in this build; profiles are "
-                    "kept in %s", (a->cfg.sinks & CGPROF_SINK_CODEGURU) ? "codeguru"
-                                                                       : "pyroscope",
-                    a->cfg.output_dir);
+        cgprof_warn("sink 'pyroscope' is not available in this build; profiles are "
+                    "kept in %s", a->cfg.output_dir);
     }
+    bool to_file = (a->cfg.sinks & (CGPROF_SINK_FILE | CGPROF_SINK_PYROSCOPE)) != 0;
+    if (a->cfg.sinks & CGPROF_SINK_CODEGURU) {
+        struct cgprof_uploader_agent_config ac;
+        if (cgprof_uploader_agent_config(&ac) && !ac.should_profile)
+            cgprof_debug("CodeGuru has profiling turned off; profile not sent");
+        else if (cgprof_uploader_submit(&a->profile) != 0)
+            to_file = true;
+    }
+    if (!to_file)
+        return;
     char path[1024];
     size_t cap = (size_t)a->cfg.max_output_mb << 20;
     int rc = cgprof_file_sink_write(&a->profile, a->cfg.output_dir, cap, path, sizeof(path));
@@ -191,6 +203,8 @@ static void *agent_main(void *arg)
             roll(a);
         pthread_mutex_unlock(&a->work);
     }
+    /* Pending uploads get what is left of the exit bound, then the spool. */
+    cgprof_uploader_stop(UPLOAD_FLUSH_MS);
     pthread_mutex_lock(&a->lock);
     a->exited = true;
     pthread_cond_broadcast(&a->cond);
@@ -241,9 +255,12 @@ int cgprof__agent_start(void)
         cgprof_profile_cleanup(&a->profile);
         return rc;
     }
+    if (a->cfg.sinks & CGPROF_SINK_CODEGURU)
+        cgprof_uploader_start(&a->cfg);
     rc = spawn(a);
     if (rc != 0) {
         cgprof_warn("cannot start the agent thread: %s", cgprof_strerror(rc));
+        cgprof_uploader_stop(0);
         cgprof_sampler_stop();
         cgprof_profile_cleanup(&a->profile);
     }
