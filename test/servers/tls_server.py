@@ -46,6 +46,10 @@ the last entry repeats. "ENTRYxN" repeats an entry N times: "503x3,200".
   reset        sends the head and half the body, then a TCP reset
   drop         closes the connection without answering
   close        200 with "Connection: close", then closes
+  fin          200 without "Connection: close", then closes anyway (an
+               idle keep-alive timeout on the server side)
+  eof          an HTTP/1.0 200 without Content-Length: the body ends
+               when the connection closes
 A request to /__behavior/ENTRY[/...] uses ENTRY without consuming the
 script. Control requests (never consume the script, never logged):
   GET  /__control/stats   {"connections": accepted TCP connections,
@@ -291,6 +295,12 @@ class Handler(socketserver.BaseRequestHandler):
             self._send(204)
         elif behaviour == "close":
             self._send(200, echo, js, close=True)
+            return False
+        elif behaviour == "fin":
+            self._send(200, echo, js)
+            return False
+        elif behaviour == "eof":
+            self.sock.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + echo)
             return False
         elif behaviour == "chunked":
             parts = [echo[:5], echo[5:]]

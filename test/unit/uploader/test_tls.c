@@ -402,6 +402,16 @@ START_TEST(test_http_do_plain_bodies)
     ck_assert_str_eq(cgprof__http_response_header(&rs, "x-amzn-errortype"),
                      "ServiceUnavailableException");
     cgprof__http_response_cleanup(&rs);
+    /* HTTP/1.0, no Content-Length: the body runs to the end of the
+     * connection, which is then not reused. */
+    int conns = stat_of(c, S_PLAIN, false, "connections");
+    ck_assert_int_eq(request(c, "GET", url_for(S_PLAIN, false, "127.0.0.1", "/__behavior/eof"),
+                             NULL, &rs), 0);
+    ck_assert_int_eq(rs.status, 200);
+    ck_assert_str_eq(rs.body.data,
+                     "{\"method\": \"GET\", \"path\": \"/__behavior/eof\", \"bodyLength\": 0}");
+    cgprof__http_response_cleanup(&rs);
+    ck_assert_int_eq(stat_of(c, S_PLAIN, false, "connections"), conns + 1);
     /* Slow (4 x 200 ms) is fine while each read progresses. */
     uint64_t t0 = now_ms();
     ck_assert_int_eq(request(c, "GET", url_for(S_PLAIN, false, "127.0.0.1", "/__behavior/slow"),
@@ -555,6 +565,17 @@ START_TEST(test_http_do_stale_resend)
     ck_assert_int_eq(cgprof__http_do(c, &rq, &rs), 0);
     ck_assert_int_eq(rs.status, 200);
     cgprof__http_response_cleanup(&rs);
+    /* The server closed the idle connection after answering: the client
+     * notices before sending and reconnects, even for a POST. */
+    set_script(c, S_PLAIN, false, "fin,200");
+    before = stat_of(c, S_PLAIN, false, "connections");
+    ck_assert_int_eq(request(c, "POST", url_for(S_PLAIN, false, "127.0.0.1", "/f"), "{}", &rs), 0);
+    cgprof__http_response_cleanup(&rs);
+    usleep(50000);
+    ck_assert_int_eq(request(c, "POST", url_for(S_PLAIN, false, "127.0.0.1", "/f"), "{}", &rs), 0);
+    ck_assert_int_eq(rs.status, 200);
+    cgprof__http_response_cleanup(&rs);
+    ck_assert_int_eq(stat_of(c, S_PLAIN, false, "connections"), before + 1);
     /* A fresh connection that fails is not resent. */
     cgprof__http_client_free(c);
     c = client(NULL, 5000, false);

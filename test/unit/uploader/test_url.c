@@ -53,9 +53,9 @@ static const struct url_case {
     { "https://host/caf\xc3\xa9", CGPROF_EINVAL, 0, 0, 0, 0, 0 },
 };
 
-START_TEST(test_url_parse_table)
+static void check_url_case(int idx)
 {
-    const struct url_case *c = &url_cases[_i];
+    const struct url_case *c = &url_cases[idx];
     struct cgprof__url u;
     memset(&u, 0x5a, sizeof(u));
     int rc = cgprof__url_parse(c->in, &u);
@@ -71,6 +71,12 @@ START_TEST(test_url_parse_table)
     char hh[300];
     ck_assert_int_eq(cgprof__url_host_header(&u, hh, sizeof(hh)), 0);
     ck_assert_str_eq(hh, c->host_header);
+}
+
+START_TEST(test_url_parse_table)
+{
+    for (int i = 0; i < (int)CGPROF_ARRAY_SIZE(url_cases); i++)
+        check_url_case(i);
 }
 END_TEST
 
@@ -129,9 +135,9 @@ static const struct proxy_case {
     { "http://u:%00@proxy", CGPROF_EINVAL, 0, 0, 0 },
 };
 
-START_TEST(test_proxy_parse_table)
+static void check_proxy_case(int idx)
 {
-    const struct proxy_case *c = &proxy_cases[_i];
+    const struct proxy_case *c = &proxy_cases[idx];
     struct cgprof__proxy p;
     int rc = cgprof__proxy_parse(c->in, &p);
     ck_assert_msg(rc == c->rc, "%s: rc %d want %d", c->in, rc, c->rc);
@@ -140,6 +146,12 @@ START_TEST(test_proxy_parse_table)
     ck_assert_str_eq(p.host, c->host);
     ck_assert_uint_eq(p.port, c->port);
     ck_assert_str_eq(p.auth, c->auth);
+}
+
+START_TEST(test_proxy_parse_table)
+{
+    for (int i = 0; i < (int)CGPROF_ARRAY_SIZE(proxy_cases); i++)
+        check_proxy_case(i);
 }
 END_TEST
 
@@ -181,12 +193,18 @@ static const struct np_case {
     { "10.0.0.0/33", "10.0.0.1", 443, false },
 };
 
-START_TEST(test_no_proxy_match_table)
+static void check_np_case(int idx)
 {
-    const struct np_case *c = &np_cases[_i];
+    const struct np_case *c = &np_cases[idx];
     ck_assert_msg(cgprof__no_proxy_match(c->list, c->host, c->port) == c->match,
                   "NO_PROXY=%s host %s:%u want %d", c->list ? c->list : "(null)", c->host,
                   c->port, c->match);
+}
+
+START_TEST(test_no_proxy_match_table)
+{
+    for (int i = 0; i < (int)CGPROF_ARRAY_SIZE(np_cases); i++)
+        check_np_case(i);
 }
 END_TEST
 
@@ -194,10 +212,10 @@ static Suite *suite(void)
 {
     Suite *s = suite_create("uploader");
     TCase *tc = tcase_create("url");
-    tcase_add_loop_test(tc, test_url_parse_table, 0, (int)CGPROF_ARRAY_SIZE(url_cases));
+    tcase_add_test(tc, test_url_parse_table);
     tcase_add_test(tc, test_url_parse_bounds);
-    tcase_add_loop_test(tc, test_proxy_parse_table, 0, (int)CGPROF_ARRAY_SIZE(proxy_cases));
-    tcase_add_loop_test(tc, test_no_proxy_match_table, 0, (int)CGPROF_ARRAY_SIZE(np_cases));
+    tcase_add_test(tc, test_proxy_parse_table);
+    tcase_add_test(tc, test_no_proxy_match_table);
     suite_add_tcase(s, tc);
     return s;
 }
