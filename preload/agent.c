@@ -17,11 +17,13 @@
 #include "../uploader/uploader.h"
 #include "preload_int.h"
 
-#define TICK_MS 10
-#define MAINTAIN_MS 200
+#define IDLE_WAIT_MS 100
+#define MAINTAIN_MS 1000
 #define BUDGET_CHECK_MS 1000
 #define KILL_SWITCH_CHECK_MS 60000
 #define UPLOAD_FLUSH_MS 1500     /* within the 2 s exit bound */
+#define STATE_COUNTERS ((1u << CGPROF_COUNTER_BLOCKED) | (1u << CGPROF_COUNTER_WAITING) | \
+                        (1u << CGPROF_COUNTER_TIMED_WAITING) | (1u << CGPROF_COUNTER_IDLE))
 
 struct cgprof__agent cgprof__agent = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
@@ -38,6 +40,7 @@ static void interval_begin(struct cgprof__agent *a)
     a->interval_cpu_ns = cgprof_process_cpu_ns();
     a->interval_agent_ns = cgprof_thread_cpu_ns();
     a->interval_samples = 0;
+    a->interval_state_ticks = 0;
     a->interval_dropped = st.dropped_ring_full + st.unwind_errors;
     a->thread_count_sum = 0;
     a->thread_count_ticks = 0;
@@ -55,9 +58,16 @@ static void fill_metadata(struct cgprof__agent *a)
     p->cpu_time_s = (double)(cgprof_process_cpu_ns() - a->interval_cpu_ns) / 1e9;
     p->num_threads = a->thread_count_ticks ?
         a->thread_count_sum / (double)a->thread_count_ticks : (double)st.threads_live;
-    p->num_times_sampled = a->interval_samples;
+    /* A sampling tick, as in the official agents, is one look at every
+     * thread (the thread-state sampler); CPU samples are per thread. */
+    p->num_times_sampled = a->interval_state_ticks ? a->interval_state_ticks
+                                                   : a->interval_samples;
     memset(p->sample_weights, 0, sizeof(p->sample_weights));
     p->sample_weights[CGPROF_COUNTER_RUNNABLE] = (double)a->cfg.cpu_sampling_hz;
+    if (a->interval_state_ticks)
+        for (int c = 0; c < CGPROF_NCOUNTERS; c++)
+            if (STATE_COUNTERS & (1u << c))
+                p->sample_weights[c] = 1000.0 / a->cfg.sampling_interval_ms;
     p->agent_cpu_ms = (cgprof_thread_cpu_ns() - a->interval_agent_ns) / 1000000u;
     p->agent_memory_mb = (unsigned)(cgprof_profile_memory(p) >> 20);
     uint64_t dropped = st.dropped_ring_full + st.unwind_errors;
@@ -107,7 +117,7 @@ static void deliver(struct cgprof__agent *a)
 /* Closes the interval: profiles without samples are not written. */
 static void roll(struct cgprof__agent *a)
 {
-    if (a->interval_samples > 0) {
+    if (a->interval_samples > 0 || a->interval_state_ticks > 0) {
         fill_metadata(a);
         deliver(a);
     }
@@ -144,18 +154,21 @@ static void *agent_main(void *arg)
     pthread_mutex_unlock(&a->work);
     uint64_t last_maintain = cgprof_now_ns(), last_budget = last_maintain,
              last_kill = last_maintain;
+    uint64_t state_period = (uint64_t)a->cfg.sampling_interval_ms * 1000000u;
+    /* first thread-state sample at a random point of the first interval */
+    uint64_t next_states = last_maintain + cgprof_random_u64() % state_period;
     for (;;) {
+        /* Sleep until the ring fills up, a request comes, or the next
+         * periodic job is due (at most IDLE_WAIT_MS). */
+        uint64_t t = cgprof_now_ns(), due = next_states;
+        if (last_maintain + MAINTAIN_MS * 1000000ull < due)
+            due = last_maintain + MAINTAIN_MS * 1000000ull;
+        unsigned wait_ms = due > t ? (unsigned)((due - t) / 1000000u) + 1 : 0;
+        if (wait_ms > IDLE_WAIT_MS)
+            wait_ms = IDLE_WAIT_MS;
+        if (!a->stop_requested && !a->flush_requested)
+            cgprof_sampler_wait(wait_ms);
         pthread_mutex_lock(&a->lock);
-        if (!a->stop_requested && !a->flush_requested) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += TICK_MS * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&a->cond, &a->lock, &ts);
-        }
         bool stop = a->stop_requested, flush = a->flush_requested;
         a->flush_requested = false;
         pthread_mutex_unlock(&a->lock);
@@ -175,6 +188,13 @@ static void *agent_main(void *arg)
             cgprof_sampler_get_stats(&st);
             a->thread_count_sum += st.threads_live;
             a->thread_count_ticks++;
+        }
+        if (now >= next_states) {
+            next_states += state_period;
+            if (next_states <= now)
+                next_states = now + state_period;
+            cgprof_sampler_sample_states(&a->profile, a->cfg.max_stack_depth);
+            a->interval_state_ticks++;
         }
         if (now - last_kill >= KILL_SWITCH_CHECK_MS * 1000000ull) {
             last_kill = now;
@@ -281,6 +301,7 @@ void cgprof__agent_stop(unsigned timeout_ms)
     pthread_mutex_lock(&a->lock);
     a->stop_requested = true;
     pthread_cond_broadcast(&a->cond);
+    cgprof_sampler_wake();
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_sec += timeout_ms / 1000;
@@ -310,6 +331,7 @@ int cgprof__agent_flush(void)
     a->flush_requested = true;
     pthread_cond_broadcast(&a->cond);
     pthread_mutex_unlock(&a->lock);
+    cgprof_sampler_wake();
     return 0;
 }
 
@@ -324,6 +346,7 @@ void cgprof__agent_stop_at_exit(unsigned timeout_ms)
     a->stop_requested = true;
     pthread_cond_broadcast(&a->cond);
     pthread_mutex_unlock(&a->lock);
+    cgprof_sampler_wake();
     struct timespec step = { 0, 1000000L };
     for (unsigned waited = 0; waited < timeout_ms && !atomic_load(&a->exited); waited++)
         nanosleep(&step, NULL);

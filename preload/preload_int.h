@@ -33,6 +33,7 @@ struct cgprof__agent {
     uint64_t interval_cpu_ns;       /* process CPU at interval start */
     uint64_t interval_agent_ns;     /* agent thread CPU at interval start */
     uint64_t interval_samples;
+    uint64_t interval_state_ticks;  /* thread-state sampling ticks */
     uint64_t interval_dropped;
     double thread_count_sum;
     uint64_t thread_count_ticks;

@@ -7,7 +7,9 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "sampler_int.h"
 
@@ -16,6 +18,9 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "lock-free atomic long long required
 
 static struct cgprof__sample *ring;
 static _Atomic uint64_t ring_dropped;
+static _Atomic unsigned ring_ready;       /* slots published, not released */
+static _Atomic bool wake_pending;
+static _Atomic int wake_fd = -1;          /* eventfd the agent polls */
 
 /* Maps the slots once; the memory is never returned (a late signal may
  * still look at it). Tests: test/unit/sampler/test_ring.c */
@@ -28,7 +33,35 @@ int cgprof__ring_init(void)
     if (p == MAP_FAILED)
         return -errno;
     ring = p;
+    atomic_store(&wake_fd, eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     return 0;
+}
+
+/* Async-signal-safe: wakes the agent (write(2) on an eventfd). */
+void cgprof__ring_wake_sigsafe(void)
+{
+    int fd = atomic_load(&wake_fd);
+    if (fd >= 0 && !atomic_exchange(&wake_pending, true)) {
+        uint64_t one = 1;
+        ssize_t w = write(fd, &one, sizeof(one));
+        (void)w;
+    }
+}
+
+int cgprof__ring_wake_fd(void)
+{
+    return atomic_load(&wake_fd);
+}
+
+void cgprof__ring_wake_clear(void)
+{
+    uint64_t v;
+    int fd = atomic_load(&wake_fd);
+    atomic_store(&wake_pending, false);
+    if (fd >= 0) {
+        ssize_t r = read(fd, &v, sizeof(v));
+        (void)r;
+    }
 }
 
 /* Async-signal-safe. */
@@ -54,6 +87,10 @@ struct cgprof__sample *cgprof__ring_claim_sigsafe(void)
 void cgprof__ring_publish_sigsafe(struct cgprof__sample *s)
 {
     atomic_store_explicit(&s->state, CGPROF__SLOT_READY, memory_order_release);
+    /* Half full: wake the agent now rather than at its next timeout. */
+    if (atomic_fetch_add_explicit(&ring_ready, 1, memory_order_relaxed) + 1 >=
+        CGPROF__RING_SLOTS / 2)
+        cgprof__ring_wake_sigsafe();
 }
 
 struct cgprof__sample *cgprof__ring_next_ready(unsigned *cursor)
@@ -72,6 +109,7 @@ struct cgprof__sample *cgprof__ring_next_ready(unsigned *cursor)
 
 void cgprof__ring_release(struct cgprof__sample *s)
 {
+    atomic_fetch_sub_explicit(&ring_ready, 1, memory_order_relaxed);
     atomic_store_explicit(&s->state, CGPROF__SLOT_FREE, memory_order_release);
 }
 
@@ -87,4 +125,10 @@ void cgprof__ring_reset(void)
     for (unsigned i = 0; i < CGPROF__RING_SLOTS; i++)
         atomic_store(&ring[i].state, CGPROF__SLOT_FREE);
     atomic_store(&ring_dropped, 0);
+    atomic_store(&ring_ready, 0);
+    atomic_store(&wake_pending, false);
+    /* the eventfd is shared with the parent after fork: get our own */
+    int old = atomic_exchange(&wake_fd, eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (old >= 0)
+        close(old);
 }

@@ -3,7 +3,9 @@
  * ownership), and turning captured samples into stacks of frame names
  * that are aggregated into the profile. */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
+#include <time.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -36,6 +38,7 @@ static unsigned leaf_slot(pid_t tid)
 
 void cgprof_sampler_forget_stacks(void)
 {
+    cgprof__states_forget();
     memset(last_leaf, 0, sizeof(last_leaf));
 }
 
@@ -204,6 +207,23 @@ size_t cgprof_sampler_drain(struct cgprof_profile *p)
         }
     }
     return n;
+}
+
+void cgprof_sampler_wait(unsigned timeout_ms)
+{
+    struct pollfd pfd = { cgprof__ring_wake_fd(), POLLIN, 0 };
+    if (pfd.fd < 0 || cgprof__ring_init() != 0) {
+        struct timespec ts = { timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L };
+        nanosleep(&ts, NULL);
+        return;
+    }
+    if (poll(&pfd, 1, (int)timeout_ms) > 0)
+        cgprof__ring_wake_clear();
+}
+
+void cgprof_sampler_wake(void)
+{
+    cgprof__ring_wake_sigsafe();
 }
 
 void cgprof_sampler_get_stats(struct cgprof_sampler_stats *st)

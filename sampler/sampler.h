@@ -42,6 +42,15 @@ bool cgprof_sampler_running(void);
 
 /* The agent thread's id: it is never given a timer. */
 void cgprof_sampler_set_agent_tid(pid_t tid);
+/* Marks the calling thread as the profiler's own (e.g. the upload
+ * thread): never sampled, never counted in thread states. */
+void cgprof_sampler_exclude_self(void);
+
+/* Agent thread: one thread-state sample of every thread of the process
+ * that is blocked (running threads belong to the CPU sampler), added to p
+ * under BLOCKED, WAITING, TIMED_WAITING or IDLE with its stack, taken
+ * without signalling the thread. Returns the threads recorded. */
+size_t cgprof_sampler_sample_states(struct cgprof_profile *p, size_t max_depth);
 
 /* Agent thread: unwinds, symbolizes and aggregates every pending sample
  * into p. Returns the number of timer periods aggregated: a signal that
@@ -62,6 +71,12 @@ void cgprof_sampler_thread_end(void);
 void cgprof_sampler_atfork_child(void);
 
 void cgprof_sampler_get_stats(struct cgprof_sampler_stats *st);
+
+/* Agent thread: sleeps until the sample ring is half full, someone calls
+ * cgprof_sampler_wake(), or timeout_ms pass. */
+void cgprof_sampler_wait(unsigned timeout_ms);
+/* Any thread (async-signal-safe): ends a cgprof_sampler_wait early. */
+void cgprof_sampler_wake(void);
 
 /* The profile passed to drain was reset: forget node pointers into it. */
 void cgprof_sampler_forget_stacks(void);

@@ -61,7 +61,7 @@ char *cgprof__demangle(const char *name);
 /* Registers in libunwind's x86_64 numbering (UNW_X86_64_RAX..RIP). */
 #define CGPROF__NREGS 17
 #define CGPROF__STACK_COPY (64 * 1024)
-#define CGPROF__RING_SLOTS 32
+#define CGPROF__RING_SLOTS 64
 
 enum { CGPROF__SLOT_FREE = 0, CGPROF__SLOT_WRITING = 1, CGPROF__SLOT_READY = 2 };
 
@@ -92,6 +92,10 @@ void cgprof__ring_publish_sigsafe(struct cgprof__sample *s);
 struct cgprof__sample *cgprof__ring_next_ready(unsigned *cursor);
 void cgprof__ring_release(struct cgprof__sample *s);
 uint64_t cgprof__ring_dropped(void);
+/* Async-signal-safe: wakes the agent blocked in cgprof_sampler_wait. */
+void cgprof__ring_wake_sigsafe(void);
+int cgprof__ring_wake_fd(void);
+void cgprof__ring_wake_clear(void);
 /* fork child: every slot back to free. */
 void cgprof__ring_reset(void);
 
@@ -140,6 +144,18 @@ uint32_t cgprof__thread_take_periods_sigsafe(struct cgprof__thread *t);
 bool cgprof__thread_is_entry_sigsafe(const void *p);
 int cgprof__threads_init(unsigned hz, pid_t agent_tid);
 void cgprof__threads_set_agent(pid_t tid);
+/* True for the agent and the threads marked with cgprof_sampler_exclude_self. */
+bool cgprof__threads_is_own(pid_t tid);
+/* states.c: forget cached leaves (the profile was reset). */
+void cgprof__states_forget(void);
+#ifdef CGPROF_UNIT_TEST
+enum cgprof_counter cgprof__states_classify_syscall(long nr, const uint64_t *args);
+enum cgprof_counter cgprof__states_refine(enum cgprof_counter c, const char *const *frames,
+                                          size_t n);
+#endif
+/* Known stack bounds of a thread (registered through pthread_create or the
+ * thread that started the sampler). */
+bool cgprof__threads_stack_bounds(pid_t tid, uintptr_t *lo, uintptr_t *hi);
 int cgprof__threads_add_self(int signo);
 void cgprof__threads_remove_self(void);
 unsigned cgprof__threads_scan(int signo);

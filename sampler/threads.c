@@ -348,7 +348,7 @@ int cgprof__threads_init(unsigned hz, pid_t agent)
 int cgprof__threads_add_self(int signo)
 {
     pid_t tid = gettid_raw();
-    if (tid == agent_tid)
+    if (cgprof__threads_is_own(tid))
         return 0;
     struct cgprof__thread scratch;
     memset(&scratch, 0, sizeof(scratch));
@@ -428,7 +428,7 @@ unsigned cgprof__threads_scan(int signo)
         if (de->d_name[0] < '0' || de->d_name[0] > '9')
             continue;
         pid_t tid = (pid_t)atoi(de->d_name);
-        if (tid <= 0 || tid == agent_tid)
+        if (tid <= 0 || cgprof__threads_is_own(tid))
             continue;
         struct cgprof__thread *t = find_locked(tid);
         if (!t) {
@@ -502,4 +502,45 @@ void cgprof__threads_stats(unsigned *live, uint64_t *seen)
 void cgprof__threads_set_agent(pid_t tid)
 {
     agent_tid = tid;
+}
+
+#define MAX_OWN 8
+static _Atomic pid_t own_tids[MAX_OWN];
+
+bool cgprof__threads_stack_bounds(pid_t tid, uintptr_t *lo, uintptr_t *hi)
+{
+    pthread_mutex_lock(&table_lock);
+    struct cgprof__thread *t = find_locked(tid);
+    bool ok = t && t->stack_lo < t->stack_hi;
+    if (ok) {
+        *lo = t->stack_lo;
+        *hi = t->stack_hi;
+    }
+    pthread_mutex_unlock(&table_lock);
+    return ok;
+}
+
+bool cgprof__threads_is_own(pid_t tid)
+{
+    if (tid == agent_tid)
+        return true;
+    for (unsigned i = 0; i < MAX_OWN; i++)
+        if (atomic_load(&own_tids[i]) == tid)
+            return true;
+    return false;
+}
+
+void cgprof_sampler_exclude_self(void)
+{
+    pid_t tid = gettid_raw();
+    for (unsigned i = 0; i < MAX_OWN; i++) {
+        pid_t expected = 0;
+        if (atomic_compare_exchange_strong(&own_tids[i], &expected, tid))
+            break;
+    }
+    pthread_mutex_lock(&table_lock);
+    struct cgprof__thread *t = find_locked(tid);
+    if (t)
+        free_locked(t);
+    pthread_mutex_unlock(&table_lock);
 }
