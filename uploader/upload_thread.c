@@ -766,9 +766,18 @@ void cgprof_uploader_stop(unsigned timeout_ms)
     /* Whatever is still in memory goes to disk: when the endpoint hangs
      * the thread is left to finish (or die with the process) on its own,
      * and it deletes the spooled copy of a profile it still delivers. */
-    int n = 0;
-    for (struct item *it = u->head; it; it = it->next)
-        n += !it->spool_path[0] && spool_item_locked(u, it);
+    int n = 0, lost = 0;
+    for (struct item *it = u->head; it; it = it->next) {
+        if (!it->spool_path[0] && !spool_item_locked(u, it))
+            lost++;
+        else if (it->spool_path[0])
+            n++;
+    }
+    if (lost) {
+        u->stats.dropped += (uint64_t)lost;
+        cgprof_warn("%d undelivered profile(s) are lost: the spool %s is not writable", lost,
+                    u->spool.dir);
+    }
     if (!u->final_done) {
         u->abandoned = true;
         cgprof_warn("uploads did not finish within %u ms; %d profile(s) kept in the spool",

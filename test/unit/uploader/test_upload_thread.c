@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -335,6 +336,42 @@ START_TEST(test_uploader_service_turns_profiling_off)
 }
 END_TEST
 
+/* A forked child (which has no upload thread) gets its own uploader on
+ * its first submit and delivers its profile itself. */
+START_TEST(test_uploader_restarts_in_forked_child)
+{
+    struct stub_reply r[] = { { STUB_REPLY, 200, NULL, CONF_OK, CONF_PATH },
+                              { STUB_REPLY, 204, NULL, "", POST_PATH }, { 0 } };
+    struct stub_server s;
+    stub_start(&s, r);
+    struct cgprof_config cfg;
+    load_cfg(&cfg, &s, NULL);
+    ck_assert_int_eq(cgprof_uploader_start(&cfg), 0);
+    ck_assert(wait_for(configured, 1, 5000));
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        struct cgprof_profile p;
+        make_profile(&p, 7);
+        int ok = cgprof_uploader_submit(&p) == 0 && wait_for(delivered_at_least, 1, 10000);
+        cgprof_uploader_stop(500);
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    struct cgprof_uploader_stats st;
+    cgprof_uploader_get_stats(&st);
+    ck_assert_uint_eq(st.submitted, 0);     /* the parent's uploader saw nothing */
+    cgprof_uploader_stop(500);
+    int posts = 0;
+    for (size_t i = 0; i < s.nreqs; i++)
+        posts += strncmp(s.reqs[i].target, POST_PATH, strlen(POST_PATH)) == 0;
+    ck_assert_int_eq(posts, 1);
+    stub_stop(&s);
+}
+END_TEST
+
 static Suite *upload_suite(void)
 {
     Suite *s = suite_create("uploader");
@@ -347,6 +384,7 @@ static Suite *upload_suite(void)
     tcase_add_test(tc, test_uploader_stop_bounded_when_endpoint_hangs);
     tcase_add_test(tc, test_uploader_endpoint_down);
     tcase_add_test(tc, test_uploader_service_turns_profiling_off);
+    tcase_add_test(tc, test_uploader_restarts_in_forked_child);
     suite_add_tcase(s, tc);
     return s;
 }
