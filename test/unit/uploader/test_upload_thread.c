@@ -336,6 +336,48 @@ START_TEST(test_uploader_service_turns_profiling_off)
 }
 END_TEST
 
+/* On Lambda a missing group (ResourceNotFoundException from
+ * ConfigureAgent) is created with CreateProfilingGroup, profiling stays
+ * on, and ConfigureAgent carries the Lambda metadata. */
+START_TEST(test_uploader_lambda_creates_missing_group)
+{
+    setenv("AWS_LAMBDA_FUNCTION_NAME", "my-fn", 1);
+    setenv("LAMBDA_TASK_ROOT", "/var/task", 1);
+    setenv("LAMBDA_RUNTIME_DIR", "/var/runtime", 1);
+    setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256", 1);
+    struct stub_reply r[] = {
+        { STUB_REPLY, 404, "x-amzn-ErrorType: ResourceNotFoundException:http://x\r\n",
+          "{\"message\":\"no such group\"}", CONF_PATH },
+        { STUB_REPLY, 201, NULL, "{\"name\":\"MyGroup\"}", "/profilingGroups?clientToken=" },
+        { 0 } };
+    struct stub_server s;
+    stub_start(&s, r);
+    struct cgprof_config cfg;
+    load_cfg(&cfg, &s, NULL);
+    ck_assert_int_eq(cgprof_uploader_start(&cfg), 0);
+    ck_assert(wait_for(configured, 1, 5000));
+    for (int i = 0; i < 100 && stub_count(&s) < 2; i++)
+        usleep(20000);
+    struct cgprof_uploader_agent_config a;
+    ck_assert(cgprof_uploader_agent_config(&a));
+    ck_assert(a.should_profile);
+    cgprof_uploader_stop(300);
+    ck_assert_uint_ge(s.nreqs, 2);
+    json_t *cb = json_loads(s.reqs[0].body, 0, NULL);
+    ck_assert_ptr_nonnull(cb);
+    json_t *md = json_object_get(cb, "metadata");
+    ck_assert_str_eq(json_string_value(json_object_get(md, "ComputePlatform")), "AWSLambda");
+    ck_assert_str_eq(json_string_value(json_object_get(md, "LambdaMemoryLimitInMB")), "256");
+    ck_assert_uint_eq(strlen(json_string_value(json_object_get(md, "AgentId"))), 36);
+    json_decref(cb);
+    ck_assert_ptr_nonnull(strstr(s.reqs[1].target, "/profilingGroups?clientToken="));
+    ck_assert_uint_eq(strlen(strchr(s.reqs[1].target, '=') + 1), 36);
+    ck_assert_str_eq(s.reqs[1].body,
+                     "{\"profilingGroupName\": \"MyGroup\", \"computePlatform\": \"AWSLambda\"}");
+    stub_stop(&s);
+}
+END_TEST
+
 /* A forked child (which has no upload thread) gets its own uploader on
  * its first submit and delivers its profile itself. */
 START_TEST(test_uploader_restarts_in_forked_child)
@@ -385,6 +427,7 @@ static Suite *upload_suite(void)
     tcase_add_test(tc, test_uploader_endpoint_down);
     tcase_add_test(tc, test_uploader_service_turns_profiling_off);
     tcase_add_test(tc, test_uploader_restarts_in_forked_child);
+    tcase_add_test(tc, test_uploader_lambda_creates_missing_group);
     suite_add_tcase(s, tc);
     return s;
 }
