@@ -151,7 +151,7 @@ $(BUILD)/fuzz/fuzz_http_parse: test/fuzz/fuzz_http_parse.c $(FUZZ_SRC) uploader/
 fuzz: $(BUILD)/fuzz/fuzz_http_parse
 	$(Q)mkdir -p $(BUILD)/fuzz/corpus-http
 	$(Q)$(BUILD)/fuzz/fuzz_http_parse -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-	    $(BUILD)/fuzz/corpus-http test/fuzz/corpus/http
+	    -dict=test/fuzz/http.dict -max_len=70000 $(BUILD)/fuzz/corpus-http test/fuzz/corpus/http
 
 # The README's test command: install what is missing, build, run all tests.
 check: deps
