@@ -4,8 +4,10 @@
  * chosen by 4 bits of a pseudo-random number, so there are 16^DEPTH
  * possible stacks and nearly every sample lands on a stack not seen
  * before. Every level does the same small amount of work, so samples fall
- * at every depth.
- * Usage: bigtree [seconds=5] [threads=2] [depth=10]. Prints "ok". */
+ * at every depth. It stops when the process has used CPU_SECONDS of CPU
+ * time (all threads), so a profiler gets the same number of samples on a
+ * busy machine as on an idle one.
+ * Usage: bigtree [cpu_seconds=5] [threads=2] [depth=10]. Prints "ok". */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,13 +20,13 @@
 typedef uint64_t (*node_fn)(int depth, uint64_t bits, uint64_t x);
 
 static volatile uint64_t sink;
-static double stop_at;
+static double stop_at; /* process CPU seconds */
 static const node_fn nodes[16];
 
-static double now(void)
+static double cpu_now(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
@@ -69,7 +71,7 @@ static int depth = 10;
 NOINLINE static void *worker(void *arg)
 {
     uint64_t x = (uintptr_t)arg + 1, r = (uintptr_t)arg * 0x9E3779B97F4A7C15ULL + 1;
-    while (now() < stop_at) {
+    while (cpu_now() < stop_at) {
         for (int k = 0; k < 20; k++) {
             r ^= r << 13; r ^= r >> 7; r ^= r << 17;   /* xorshift64 */
             x = nodes[r & 15](depth - 1, r >> 4, x);
@@ -85,11 +87,11 @@ int main(int argc, char **argv)
     int nthreads = argc > 2 ? atoi(argv[2]) : 2;
     depth = argc > 3 ? atoi(argv[3]) : 10;
     if (seconds <= 0 || nthreads < 1 || nthreads > 256 || depth < 1 || depth > 15) {
-        fprintf(stderr, "usage: bigtree [seconds>0] [threads 1..256] [depth 1..15]\n");
+        fprintf(stderr, "usage: bigtree [cpu_seconds>0] [threads 1..256] [depth 1..15]\n");
         return 2;
     }
     pthread_t tids[256];
-    stop_at = now() + seconds;
+    stop_at = cpu_now() + seconds;
     for (int i = 0; i < nthreads; i++)
         if (pthread_create(&tids[i], NULL, worker, (void *)(uintptr_t)i) != 0) {
             fprintf(stderr, "bigtree: pthread_create failed\n");
