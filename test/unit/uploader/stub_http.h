@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +49,7 @@ struct stub_server {
     size_t nreplies, next;
     struct stub_req reqs[STUB_MAX_REQ];
     size_t nreqs;
-    volatile int stop;
+    _Atomic int stop;
     unsigned connections;
     int active;                 /* connection threads running */
 };
