@@ -230,6 +230,10 @@ static uint64_t wall_s(void)
 static void log_failure(const struct cgprof__cg_client *c, enum cgprof__cg_op op,
                         const struct cgprof__cg_outcome *o)
 {
+    if (o->rc == CGPROF_EAUTH) {   /* the credential chain said so once already */
+        cgprof_debug("%s for profiling group %s: no usable credentials", op_name(op), c->group);
+        return;
+    }
     if (o->rc != CGPROF_EHTTP) {
         cgprof_warn("%s for profiling group %s failed after %u attempt(s): %s", op_name(op),
                     c->group, o->attempts, cgprof_strerror(o->rc));
