@@ -63,7 +63,7 @@ port=$($PYTHON -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 LD_PRELOAD=$LIB CGPROF_OPTIONS="outputDir:$TMP/http,samplingIntervalMs:10,cpuSamplingHz:1000" \
     $PYTHON -m http.server "$port" --bind 127.0.0.1 --directory "$TMP/www" >/dev/null 2>"$TMP/http.err" &
 server=$!
-trap 'kill $server 2>/dev/null; rm -rf "$TMP"' EXIT
+trap 'kill $server 2>/dev/null || true; rm -rf "$TMP"' EXIT
 $PYTHON - "$port" "$TMP/www" <<'PY' || fail "http.server under the preload: $(tail -3 "$TMP/http.err")"
 import sys, time, urllib.request
 port, root = sys.argv[1], sys.argv[2]
