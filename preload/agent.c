@@ -132,6 +132,37 @@ static bool kill_switch_present(const struct cgprof__agent *a)
     return a->cfg.kill_switch_path[0] && stat(a->cfg.kill_switch_path, &st) == 0;
 }
 
+/* ConfigureAgent's answer, merged under the user's settings by the
+ * uploader: applied once it changes. Returns the new thread-state period. */
+static uint64_t apply_service_config(struct cgprof__agent *a, uint64_t state_period)
+{
+    static uint64_t seen_generation;
+    static bool paused;
+    struct cgprof_uploader_agent_config ac;
+    if (!(a->cfg.sinks & CGPROF_SINK_CODEGURU) || !cgprof_uploader_agent_config(&ac) ||
+        ac.generation == seen_generation)
+        return state_period;
+    seen_generation = ac.generation;
+    if (ac.reporting_interval_ms)
+        a->cfg.reporting_interval_ms = ac.reporting_interval_ms;
+    if (ac.minimum_time_for_reporting_ms)
+        a->cfg.minimum_time_for_reporting_ms = ac.minimum_time_for_reporting_ms;
+    if (ac.cpu_limit_percent)
+        a->cfg.cpu_limit_percent = ac.cpu_limit_percent;
+    if (ac.max_stack_depth) {
+        a->cfg.max_stack_depth = ac.max_stack_depth;
+        cgprof_sampler_set_max_depth(ac.max_stack_depth);
+    }
+    if (ac.sampling_interval_ms >= 10)
+        a->cfg.sampling_interval_ms = ac.sampling_interval_ms;
+    if (paused != !ac.should_profile) {
+        paused = !ac.should_profile;
+        cgprof_sampler_pause(paused);
+        cgprof_info("CodeGuru turned profiling %s", paused ? "off" : "on");
+    }
+    return (uint64_t)a->cfg.sampling_interval_ms * 1000000u;
+}
+
 /* CPU budget: the agent thread's CPU over wall time since the interval
  * began, as a percentage of one core. */
 static bool over_budget(const struct cgprof__agent *a, uint64_t now_ns)
@@ -183,6 +214,7 @@ static void *agent_main(void *arg)
         }
         if (now - last_maintain >= MAINTAIN_MS * 1000000ull) {
             last_maintain = now;
+            state_period = apply_service_config(a, state_period);
             cgprof_sampler_maintain();
             struct cgprof_sampler_stats st;
             cgprof_sampler_get_stats(&st);
@@ -193,8 +225,13 @@ static void *agent_main(void *arg)
             next_states += state_period;
             if (next_states <= now)
                 next_states = now + state_period;
-            cgprof_sampler_sample_states(&a->profile, a->cfg.max_stack_depth);
-            a->interval_state_ticks++;
+            struct cgprof_uploader_agent_config acfg;
+            bool service_off = (a->cfg.sinks & CGPROF_SINK_CODEGURU) &&
+                               cgprof_uploader_agent_config(&acfg) && !acfg.should_profile;
+            if (!service_off) {
+                cgprof_sampler_sample_states(&a->profile, a->cfg.max_stack_depth);
+                a->interval_state_ticks++;
+            }
         }
         if (now - last_kill >= KILL_SWITCH_CHECK_MS * 1000000ull) {
             last_kill = now;
@@ -275,8 +312,10 @@ int cgprof__agent_start(void)
         cgprof_profile_cleanup(&a->profile);
         return rc;
     }
-    if (a->cfg.sinks & CGPROF_SINK_CODEGURU)
+    if (a->cfg.sinks & CGPROF_SINK_CODEGURU) {
+        cgprof_uploader_set_thread_hook(cgprof_sampler_exclude_self);
         cgprof_uploader_start(&a->cfg);
+    }
     rc = spawn(a);
     if (rc != 0) {
         cgprof_warn("cannot start the agent thread: %s", cgprof_strerror(rc));

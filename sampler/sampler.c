@@ -80,6 +80,18 @@ void cgprof_sampler_stop(void)
     cgprof__threads_disarm_all();
 }
 
+void cgprof_sampler_pause(bool paused)
+{
+    if (cgprof_sampler_running())
+        cgprof__signal_set_active(!paused);
+}
+
+void cgprof_sampler_set_max_depth(unsigned depth)
+{
+    if (depth > 0 && depth <= MAX_FRAMES)
+        opts.max_stack_depth = depth;
+}
+
 void cgprof_sampler_set_agent_tid(pid_t tid)
 {
     cgprof__threads_set_agent(tid);

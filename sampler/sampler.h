@@ -40,6 +40,12 @@ void cgprof_sampler_stop(void);
 
 bool cgprof_sampler_running(void);
 
+/* Pauses or resumes capture (CodeGuru's shouldProfile); timers stay armed
+ * and the handler returns at once while paused. */
+void cgprof_sampler_pause(bool paused);
+/* Changes the frame cap (the service's MaxStackDepth). */
+void cgprof_sampler_set_max_depth(unsigned depth);
+
 /* The agent thread's id: it is never given a timer. */
 void cgprof_sampler_set_agent_tid(pid_t tid);
 /* Marks the calling thread as the profiler's own (e.g. the upload

@@ -457,10 +457,19 @@ static void final_flush(struct uploader *u)
     pthread_mutex_unlock(&u->lock);
 }
 
+static void (*thread_hook)(void);
+
+void cgprof_uploader_set_thread_hook(void (*fn)(void))
+{
+    thread_hook = fn;
+}
+
 static void *thread_main(void *arg)
 {
     struct uploader *u = arg;
     pthread_setname_np(pthread_self(), "cgprof-upload");
+    if (thread_hook)
+        thread_hook();
     int rc = thread_init(u);
     u->init_ok = rc == 0;
     if (rc != 0)

@@ -66,6 +66,10 @@ void cgprof_uploader_stop(unsigned timeout_ms);
  * answered). Returns false when the uploader is not running. */
 bool cgprof_uploader_agent_config(struct cgprof_uploader_agent_config *out);
 
+/* fn runs first on the upload thread (preload uses it to tell the sampler
+ * that this thread is the profiler's own: never sampled). */
+void cgprof_uploader_set_thread_hook(void (*fn)(void));
+
 /* Counters for tests and logs. */
 struct cgprof_uploader_stats {
     uint64_t submitted, delivered, spooled, spool_delivered, dropped, configure_calls;
