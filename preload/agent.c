@@ -37,13 +37,23 @@ static void interval_begin(struct cgprof__agent *a)
     cgprof_sampler_get_stats(&st);
     a->interval_start_ns = cgprof_now_ns();
     a->interval_start_ms = cgprof_epoch_ms();
+    a->interval_frozen_ns = 0;
     a->interval_cpu_ns = cgprof_process_cpu_ns();
     a->interval_agent_ns = cgprof_thread_cpu_ns();
     a->interval_samples = 0;
     a->interval_state_ticks = 0;
+    atomic_store(&a->idle, true);
     a->interval_dropped = st.dropped_ring_full + st.unwind_errors;
     a->thread_count_sum = 0;
     a->thread_count_ticks = 0;
+}
+
+/* Time profiled since the interval began: wall time less the time the
+ * process was frozen (Lambda between invocations; 0 elsewhere). */
+static uint64_t active_ns(const struct cgprof__agent *a, uint64_t now_ns)
+{
+    uint64_t wall = now_ns - a->interval_start_ns;
+    return wall > a->interval_frozen_ns ? wall - a->interval_frozen_ns : 0;
 }
 
 static void fill_metadata(struct cgprof__agent *a)
@@ -54,7 +64,7 @@ static void fill_metadata(struct cgprof__agent *a)
     uint64_t now_ms = cgprof_epoch_ms();
     p->start_ms = a->interval_start_ms;
     p->end_ms = now_ms > p->start_ms ? now_ms : p->start_ms + 1;
-    p->duration_ms = (cgprof_now_ns() - a->interval_start_ns) / 1000000u;
+    p->duration_ms = active_ns(a, cgprof_now_ns()) / 1000000u;
     p->cpu_time_s = (double)(cgprof_process_cpu_ns() - a->interval_cpu_ns) / 1e9;
     p->num_threads = a->thread_count_ticks ?
         a->thread_count_sum / (double)a->thread_count_ticks : (double)st.threads_live;
@@ -167,7 +177,7 @@ static uint64_t apply_service_config(struct cgprof__agent *a, uint64_t state_per
  * began, as a percentage of one core. */
 static bool over_budget(const struct cgprof__agent *a, uint64_t now_ns)
 {
-    uint64_t wall = now_ns - a->interval_start_ns;
+    uint64_t wall = active_ns(a, now_ns);
     if (wall < 5000000000ull)
         return false;
     uint64_t cpu = cgprof_thread_cpu_ns() - a->interval_agent_ns;
@@ -199,6 +209,8 @@ static void *agent_main(void *arg)
             wait_ms = IDLE_WAIT_MS;
         if (!a->stop_requested && !a->flush_requested)
             cgprof_sampler_wait(wait_ms);
+        if (a->lambda)
+            a->interval_frozen_ns += cgprof__lambda_frozen_ns(t, cgprof_now_ns(), wait_ms);
         pthread_mutex_lock(&a->lock);
         bool stop = a->stop_requested, flush = a->flush_requested;
         a->flush_requested = false;
@@ -206,6 +218,8 @@ static void *agent_main(void *arg)
 
         pthread_mutex_lock(&a->work);
         a->interval_samples += cgprof_sampler_drain(&a->profile);
+        if (a->interval_samples)
+            atomic_store(&a->idle, false);
         uint64_t now = cgprof_now_ns();
         if (stop) {
             roll(a);
@@ -231,6 +245,7 @@ static void *agent_main(void *arg)
             if (!service_off) {
                 cgprof_sampler_sample_states(&a->profile, a->cfg.max_stack_depth);
                 a->interval_state_ticks++;
+                atomic_store(&a->idle, false);
             }
         }
         if (now - last_kill >= KILL_SWITCH_CHECK_MS * 1000000ull) {
@@ -255,7 +270,7 @@ static void *agent_main(void *arg)
             }
         }
         size_t mem_cap = (size_t)a->cfg.memory_limit_mb << 20;
-        if (flush || now - a->interval_start_ns >= a->cfg.reporting_interval_ms * 1000000ull ||
+        if (flush || active_ns(a, now) >= a->cfg.reporting_interval_ms * 1000000ull ||
             cgprof_profile_memory(&a->profile) > mem_cap)
             roll(a);
         pthread_mutex_unlock(&a->work);
@@ -279,7 +294,16 @@ static int spawn(struct cgprof__agent *a)
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     a->stop_requested = a->flush_requested = a->exited = false;
-    int rc = create(&a->thread, NULL, agent_main, a);
+    atomic_store(&a->idle, true);
+    /* 1 MiB of stack is plenty for unwinding, symbolizing and encoding,
+     * and cheaper to map than the default 8 MiB. */
+    pthread_attr_t attr;
+    bool have_attr = pthread_attr_init(&attr) == 0;
+    if (have_attr)
+        pthread_attr_setstacksize(&attr, 1u << 20);
+    int rc = create(&a->thread, have_attr ? &attr : NULL, agent_main, a);
+    if (have_attr)
+        pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0)
         return -rc;
@@ -301,6 +325,9 @@ int cgprof__agent_start(void)
     a->agent_start_ms = cgprof_epoch_ms();
     a->pid = getpid();
     cgprof_uuid4(a->fleet_id);
+    a->lambda = cgprof__lambda_detect();
+    if (a->lambda)
+        cgprof_info("AWS Lambda detected: time frozen between invocations is not profiled");
     struct cgprof_sampler_options so = {
         .cpu_hz = a->cfg.cpu_sampling_hz,
         .max_stack_depth = a->cfg.max_stack_depth,
@@ -331,12 +358,22 @@ bool cgprof__agent_running(void)
     return cgprof__agent.thread_started;
 }
 
+/* True when the current interval holds nothing worth writing: a process
+ * that ends before its first sample (most short commands) then exits
+ * without waiting for the agent thread. */
+static bool nothing_to_flush(const struct cgprof__agent *a)
+{
+    return atomic_load(&a->idle) && !cgprof_sampler_pending();
+}
+
 void cgprof__agent_stop(unsigned timeout_ms)
 {
     struct cgprof__agent *a = &cgprof__agent;
     if (!a->thread_started)
         return;
     cgprof_sampler_stop();
+    if (a->at_exit && nothing_to_flush(a))
+        return;
     pthread_mutex_lock(&a->lock);
     a->stop_requested = true;
     pthread_cond_broadcast(&a->cond);
@@ -380,6 +417,8 @@ void cgprof__agent_stop_at_exit(unsigned timeout_ms)
     if (!a->thread_started || a->pid != getpid())
         return;                 /* not running, or a vfork/clone child */
     cgprof_sampler_stop();
+    if (nothing_to_flush(a))
+        return;
     if (pthread_mutex_trylock(&a->lock) != 0)
         return;
     a->stop_requested = true;

@@ -96,6 +96,7 @@ __attribute__((destructor)) static void cgprof_destructor(void)
 {
     int saved = errno;
     if (pthread_mutex_trylock(&api_lock) == 0) {
+        cgprof__agent.at_exit = true;
         cgprof__agent_stop(EXIT_FLUSH_MS);
         pthread_mutex_unlock(&api_lock);
     }

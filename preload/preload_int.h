@@ -21,6 +21,8 @@ struct cgprof__agent {
     bool stop_requested;
     bool flush_requested;
     _Atomic bool exited;
+    _Atomic bool idle;              /* the interval has nothing to write yet */
+    bool at_exit;                   /* stopping because the process ends */
     pid_t pid;                      /* process the agent belongs to */
     /* Held by the agent thread while it works on shared state, and by the
      * fork prepare handler, so a child never inherits a half-updated
@@ -40,6 +42,8 @@ struct cgprof__agent {
     uint64_t agent_start_ms;
     char fleet_id[37];
     bool kill_switch_hit;
+    bool lambda;                    /* on AWS Lambda: frozen time is not profiled */
+    uint64_t interval_frozen_ns;    /* time frozen since interval start (Lambda) */
 };
 
 extern struct cgprof__agent cgprof__agent;
@@ -63,6 +67,12 @@ cgprof__pthread_create_fn cgprof__real_pthread_create(void);
 
 /* fork.c */
 void cgprof__fork_register(void);
+
+/* lambda.c */
+/* A wait that overran its timeout by more than this counts as a freeze. */
+#define CGPROF__FREEZE_SLACK_MS 300
+bool cgprof__lambda_detect(void);
+uint64_t cgprof__lambda_frozen_ns(uint64_t before_ns, uint64_t after_ns, unsigned wait_ms);
 
 /* init.c */
 /* Loads the configuration and starts everything; used by the constructor

@@ -17,6 +17,9 @@ _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "lock-free atomic int required");
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "lock-free atomic long long required");
 
 static struct cgprof__sample *ring;
+/* Slot states live apart from the 64 KiB slots: scanning them touches one
+ * cache line, not one page per slot. */
+static _Atomic int states[CGPROF__RING_SLOTS];
 static _Atomic uint64_t ring_dropped;
 static _Atomic unsigned ring_ready;       /* slots published, not released */
 static _Atomic bool wake_pending;
@@ -72,8 +75,8 @@ struct cgprof__sample *cgprof__ring_claim_sigsafe(void)
         return NULL;
     for (unsigned i = 0; i < CGPROF__RING_SLOTS; i++) {
         int expected = CGPROF__SLOT_FREE;
-        if (atomic_load_explicit(&r[i].state, memory_order_relaxed) == CGPROF__SLOT_FREE &&
-            atomic_compare_exchange_strong_explicit(&r[i].state, &expected,
+        if (atomic_load_explicit(&states[i], memory_order_relaxed) == CGPROF__SLOT_FREE &&
+            atomic_compare_exchange_strong_explicit(&states[i], &expected,
                                                     CGPROF__SLOT_WRITING,
                                                     memory_order_acquire,
                                                     memory_order_relaxed))
@@ -86,7 +89,7 @@ struct cgprof__sample *cgprof__ring_claim_sigsafe(void)
 /* Async-signal-safe. */
 void cgprof__ring_publish_sigsafe(struct cgprof__sample *s)
 {
-    atomic_store_explicit(&s->state, CGPROF__SLOT_READY, memory_order_release);
+    atomic_store_explicit(&states[s - ring], CGPROF__SLOT_READY, memory_order_release);
     /* Half full: wake the agent now rather than at its next timeout. */
     if (atomic_fetch_add_explicit(&ring_ready, 1, memory_order_relaxed) + 1 >=
         CGPROF__RING_SLOTS / 2)
@@ -98,7 +101,7 @@ struct cgprof__sample *cgprof__ring_next_ready(unsigned *cursor)
     if (!ring)
         return NULL;
     for (unsigned i = *cursor; i < CGPROF__RING_SLOTS; i++) {
-        if (atomic_load_explicit(&ring[i].state, memory_order_acquire) == CGPROF__SLOT_READY) {
+        if (atomic_load_explicit(&states[i], memory_order_acquire) == CGPROF__SLOT_READY) {
             *cursor = i + 1;
             return &ring[i];
         }
@@ -110,7 +113,7 @@ struct cgprof__sample *cgprof__ring_next_ready(unsigned *cursor)
 void cgprof__ring_release(struct cgprof__sample *s)
 {
     atomic_fetch_sub_explicit(&ring_ready, 1, memory_order_relaxed);
-    atomic_store_explicit(&s->state, CGPROF__SLOT_FREE, memory_order_release);
+    atomic_store_explicit(&states[s - ring], CGPROF__SLOT_FREE, memory_order_release);
 }
 
 uint64_t cgprof__ring_dropped(void)
@@ -123,7 +126,7 @@ void cgprof__ring_reset(void)
     if (!ring)
         return;
     for (unsigned i = 0; i < CGPROF__RING_SLOTS; i++)
-        atomic_store(&ring[i].state, CGPROF__SLOT_FREE);
+        atomic_store(&states[i], CGPROF__SLOT_FREE);
     atomic_store(&ring_dropped, 0);
     atomic_store(&ring_ready, 0);
     atomic_store(&wake_pending, false);

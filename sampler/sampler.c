@@ -192,6 +192,9 @@ static uint64_t aggregate_tail(const struct cgprof__sample *s)
 size_t cgprof_sampler_drain(struct cgprof_profile *p)
 {
     static bool unwinder_ready;
+    unsigned probe = 0;
+    if (!cgprof__ring_next_ready(&probe))
+        return 0;               /* nothing to do: do not even set up libunwind */
     if (!unwinder_ready) {
         if (cgprof__unwind_init() != 0)
             return 0;
@@ -236,6 +239,12 @@ void cgprof_sampler_wait(unsigned timeout_ms)
 void cgprof_sampler_wake(void)
 {
     cgprof__ring_wake_sigsafe();
+}
+
+bool cgprof_sampler_pending(void)
+{
+    unsigned probe = 0;
+    return cgprof__ring_next_ready(&probe) != NULL;
 }
 
 void cgprof_sampler_get_stats(struct cgprof_sampler_stats *st)

@@ -78,6 +78,9 @@ void cgprof_sampler_atfork_child(void);
 
 void cgprof_sampler_get_stats(struct cgprof_sampler_stats *st);
 
+/* True when captured samples wait in the ring. */
+bool cgprof_sampler_pending(void);
+
 /* Agent thread: sleeps until the sample ring is half full, someone calls
  * cgprof_sampler_wake(), or timeout_ms pass. */
 void cgprof_sampler_wait(unsigned timeout_ms);

@@ -70,7 +70,6 @@ enum { CGPROF__SLOT_FREE = 0, CGPROF__SLOT_WRITING = 1, CGPROF__SLOT_READY = 2 }
 enum { CGPROF__SAMPLE_STACK = 0, CGPROF__SAMPLE_TAIL = 1 };
 
 struct cgprof__sample {
-    _Atomic int state;
     int kind;
     pid_t tid;
     /* 1 + timer overruns: CPU timers expire on scheduler ticks, so at rates

@@ -303,8 +303,24 @@ static int arm_locked(struct cgprof__thread *t, int signo, bool self)
     return arm_timer_locked(t, signo, self);
 }
 
+/* Exported by the dynamic loader: where the initial thread's stack began. */
+extern void *__libc_stack_end;
+
 static void stack_bounds_of_self(struct cgprof__thread *t)
 {
+    /* The initial thread: pthread_getattr_np would parse /proc/self/maps
+     * (slow, and at every process start); its frames all lie below
+     * __libc_stack_end, and it cannot grow past RLIMIT_STACK. */
+    if (gettid_raw() == getpid() && __libc_stack_end) {
+        struct rlimit rl;
+        uintptr_t hi = (uintptr_t)__libc_stack_end;
+        uintptr_t size = 8u << 20;
+        if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+            size = rl.rlim_cur;
+        t->stack_lo = hi > size ? hi - size : 0;
+        t->stack_hi = hi;
+        return;
+    }
     pthread_attr_t attr;
     if (pthread_getattr_np(pthread_self(), &attr) != 0)
         return;
