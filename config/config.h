@@ -53,6 +53,8 @@ struct cgprof_config {
     bool upload_gzip;                   /* Content-Encoding: gzip to CodeGuru */
     unsigned max_output_mb;             /* size cap on outputDir, default 256 */
     int cpu_engine;                     /* enum cgprof_cpu_engine */
+    unsigned heap_sampling_interval_bytes; /* heap sampling mean, default 512 KiB */
+    unsigned heap_summary_threshold_permille; /* site threshold, default 5 (0.5 %) */
 
     /* Which keys were given explicitly (bit per key index), so later layers
      * (environment, service configuration) know what the user fixed. */

@@ -124,7 +124,18 @@ enum cgprof__config_kind {
     X(CPU_ENGINE, "cpuEngine", NULL, "auto", CGPROF__KIND_ENGINE, cpu_engine,  \
       0, 0, "`perf`: a task-clock perf event per thread, exact at any rate; "  \
       "`timer`: a CPU-time timer per thread, limited to the kernel tick; "    \
-      "`auto`: perf where the kernel allows it, else timer")
+      "`auto`: perf where the kernel allows it, else timer")                  \
+    X(HEAP_SAMPLING_INTERVAL_BYTES, "heapSamplingIntervalBytes", NULL,         \
+      "524288", CGPROF__KIND_UINT, heap_sampling_interval_bytes, 1024,         \
+      1073741824,                                                              \
+      "with the heap summary on: mean bytes allocated between two sampled "   \
+      "allocations (a Poisson process), 1024 to 1073741824; smaller is more " \
+      "precise and costs more")                                               \
+    X(HEAP_SUMMARY_THRESHOLD_PERMILLE, "heapSummaryThresholdPermille", NULL,   \
+      "5", CGPROF__KIND_UINT, heap_summary_threshold_permille, 0, 1000,        \
+      "an allocation site is listed at a heap data point only when it holds " \
+      "at least this many thousandths of the total capacity (5 = 0.5 %, as "  \
+      "the console); 0 lists every site")
 
 enum cgprof__config_opt {
 #define CGPROF__OPT_ENUM(id, key, env, def, kind, field, min, max, help) \

@@ -125,6 +125,8 @@ void cgprof__config_defaults_nodir(struct cgprof_config *cfg)
     cfg->profile_children = true;
     cfg->upload_gzip = false;
     cfg->max_output_mb = 256;
+    cfg->heap_sampling_interval_bytes = 524288;
+    cfg->heap_summary_threshold_permille = 5;
     cfg->user_set = 0;
 }
 

@@ -17,7 +17,7 @@ static const char *const required_keys[] = {
     "reportingIntervalMs", "minimumTimeForReportingMs", "cpuSamplingHz", "maxStackDepth",
     "sink", "outputDir", "endpoint", "caBundle", "logLevel", "killSwitchPath",
     "cpuLimitPercent", "memoryLimitMb", "profileChildren", "uploadGzip", "maxOutputMb",
-    "cpuEngine",
+    "cpuEngine", "heapSamplingIntervalBytes", "heapSummaryThresholdPermille",
 };
 
 START_TEST(test_config_options_shape)

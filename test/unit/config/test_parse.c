@@ -68,6 +68,10 @@ static const struct parse_case cases[] = {
       { C(PROFILE_CHILDREN, "false") } },
     { "uploadGzip", "uploadGzip:True", 0, 0, { NULL }, { C(UPLOAD_GZIP, "true") } },
     { "maxOutputMb", "maxOutputMb:0", 0, 0, { NULL }, { C(MAX_OUTPUT_MB, "0") } },
+    { "heapSamplingIntervalBytes", "heapSamplingIntervalBytes:65536", 0, 0, { NULL },
+      { C(HEAP_SAMPLING_INTERVAL_BYTES, "65536") } },
+    { "heapSummaryThresholdPermille", "heapSummaryThresholdPermille:0", 0, 0, { NULL },
+      { C(HEAP_SUMMARY_THRESHOLD_PERMILLE, "0") } },
 
     /* ---- every key, a bad value: one line naming key, value, what fits ---- */
     { "bad name", "profilingGroupName:bad/name", EINV, 1,
@@ -104,6 +108,12 @@ static const struct parse_case cases[] = {
     { "bad cpuEngine", "cpuEngine:itimer", EINV, 1, { "'cpuEngine'", "'itimer'", "auto, perf or timer" },
       { C(CPU_ENGINE, "0") } },
     { "empty cpuEngine", "cpuEngine:", EINV, 1, { "'cpuEngine'", "empty" }, { C(CPU_ENGINE, "0") } },
+    { "bad heapSamplingIntervalBytes", "heapSamplingIntervalBytes:1023", EINV, 1,
+      { "'heapSamplingIntervalBytes'", "'1023'", "1024 to 1073741824" },
+      { C(HEAP_SAMPLING_INTERVAL_BYTES, "524288") } },
+    { "bad heapSummaryThresholdPermille", "heapSummaryThresholdPermille:1001", EINV, 1,
+      { "'heapSummaryThresholdPermille'", "'1001'", "0 to 1000" },
+      { C(HEAP_SUMMARY_THRESHOLD_PERMILLE, "5") } },
     { "bad killSwitchPath", "killSwitchPath:kill", EINV, 1,
       { "'killSwitchPath'", "'kill'" }, { C(KILL_SWITCH_PATH, "/var/tmp/killProfiler") } },
     { "bad cpuLimitPercent", "cpuLimitPercent:0", EINV, 1, { "'cpuLimitPercent'", "1 to 100" }, NOCHK },
