@@ -368,7 +368,7 @@ static int run(int argc, char **argv)
     } else if (strcmp(a.format, "recommendations") == 0)
         rc = cgprof_report_recommend_text(&sel.merged, a.price, &out);
     else if (strcmp(a.format, "pprof") == 0)
-        rc = cgprof_report_encode_pprof(&sel.merged, &out);
+        rc = cgprof_profile_encode_pprof(&sel.merged, &out);
     else if (strcmp(a.format, "folded") == 0)
         rc = cgprof_profile_encode_folded(&sel.merged, a.mask, &out);
     else if (strcmp(a.format, "html") == 0) {

@@ -2,7 +2,8 @@
  * perftools.profiles.Profile (github.com/google/pprof, proto/profile.proto),
  * encoded by hand (varints and length-delimited fields; no protobuf library
  * in the product), for `go tool pprof`, Pyroscope and other pprof readers.
- * `cgprof report --format pprof` (cli/cmd_report.c) writes it. Layout:
+ * `cgprof report --format pprof` (cli/cmd_report.c) writes it and the
+ * Pyroscope sink (uploader/pyroscope.c) sends it. Layout:
  *   sample types  cpu/nanoseconds   RUNNABLE counts / weight
  *                 wall/nanoseconds  every counter but IDLE, / its weight
  *                 samples/count     every counter but IDLE, raw counts
@@ -15,7 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "report.h"
+#include "profile.h"
 
 #define RAW_MAX ((size_t)1 << 30)     /* bound on the uncompressed message */
 #define MAP_BASE ((uint64_t)1 << 32)  /* mapping i starts at (i + 1) << 32 */
@@ -265,6 +266,13 @@ static void put_sample(struct writer *w, const size_t *path, size_t depth,
         put_varint(w, values[v]);
 }
 
+/* Nearest integer of a non-negative finite value (no libm: libcgprof.so
+ * links nothing but libc). */
+static uint64_t round_u64(double x)
+{
+    return x > 0 ? (uint64_t)(x + 0.5) : 0;
+}
+
 /* Values of node n: cpu ns, wall ns, sample count. False when all zero. */
 static bool node_values(const struct cgprof_node *n, const double *ns_per, uint64_t *values)
 {
@@ -276,9 +284,9 @@ static bool node_values(const struct cgprof_node *n, const double *ns_per, uint6
         wall += (double)n->counts[c] * ns_per[c];
         count += n->counts[c];
     }
-    values[0] = (uint64_t)llround((double)n->counts[CGPROF_COUNTER_RUNNABLE] *
+    values[0] = round_u64((double)n->counts[CGPROF_COUNTER_RUNNABLE] *
                                   ns_per[CGPROF_COUNTER_RUNNABLE]);
-    values[1] = (uint64_t)llround(wall);
+    values[1] = round_u64(wall);
     values[2] = count;
     return count > 0;
 }
@@ -326,8 +334,19 @@ static void put_tables(struct writer *w, const struct pprof_state *s)
     }
 }
 
-/* Tests: test/unit/report/test_pprof.c, test/integration/pprof.sh */
-int cgprof_report_encode_pprof(const struct cgprof_profile *p, struct cgprof_buf *out)
+/* Counts per second of counter c: the profile's weight, or the documented
+ * defaults (100 Hz CPU sampling, one thread-state sample per second) when
+ * it carries none, as report/top.c's cgprof_report_weight. */
+static double weight(const struct cgprof_profile *p, enum cgprof_counter c)
+{
+    double w = p->sample_weights[c];
+    if (w > 0 && isfinite(w))
+        return w;
+    return c == CGPROF_COUNTER_RUNNABLE ? 100.0 : 1.0;
+}
+
+/* Tests: test/unit/profile/test_pprof.c, test/integration/pprof.sh */
+int cgprof_profile_encode_pprof(const struct cgprof_profile *p, struct cgprof_buf *out)
 {
     struct pprof_state s;
     struct cgprof_buf raw;
@@ -344,7 +363,7 @@ int cgprof_report_encode_pprof(const struct cgprof_profile *p, struct cgprof_buf
     if (p == NULL || out == NULL)
         return CGPROF_EINVAL;
     for (int c = 0; c < CGPROF_NCOUNTERS; c++)
-        ns_per[c] = 1e9 / cgprof_report_weight(p, (enum cgprof_counter)c);
+        ns_per[c] = 1e9 / weight(p, (enum cgprof_counter)c);
 
     /* At most one frame, module and three strings per node, plus the
      * fixed strings (types, units, comment). */
@@ -420,7 +439,7 @@ int cgprof_report_encode_pprof(const struct cgprof_profile *p, struct cgprof_buf
     put_uint(&w, PROFILE_TIME_NANOS, p->start_ms * UINT64_C(1000000));
     put_uint(&w, PROFILE_DURATION_NANOS, dur_ms * UINT64_C(1000000));
     put_value_type(&w, PROFILE_PERIOD_TYPE, cpu, nanos);
-    put_uint(&w, PROFILE_PERIOD, (uint64_t)llround(ns_per[CGPROF_COUNTER_RUNNABLE]));
+    put_uint(&w, PROFILE_PERIOD, round_u64(ns_per[CGPROF_COUNTER_RUNNABLE]));
     int cl = snprintf(comment, sizeof(comment), "cgprof profile%s%s", p->group_name[0] ? " of " : "",
                       p->group_name);
     if (cl > 0) {

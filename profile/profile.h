@@ -134,6 +134,20 @@ int cgprof_profile_decode_codeguru(struct cgprof_profile *p, const char *json, s
 int cgprof_profile_encode_folded(const struct cgprof_profile *p, unsigned mask,
                                  struct cgprof_buf *out);
 
+/* pprof (pprof.c): p as a gzip'd protobuf perftools.profiles.Profile
+ * (github.com/google/pprof proto/profile.proto) appended to out, for
+ * `go tool pprof`, `cgprof report --format pprof` and the Pyroscope sink.
+ * Sample types cpu/nanoseconds (RUNNABLE counts / their weight),
+ * wall/nanoseconds (every counter but IDLE, each / its weight) and
+ * samples/count (every counter but IDLE, raw); one sample per call-tree
+ * node with counts, leaf location first; one function and location per
+ * distinct frame name, one mapping per module; period = 1e9 / the
+ * RUNNABLE weight (cpu/nanoseconds); time_nanos = start, duration_nanos =
+ * duration_ms (else end - start). Weights missing from p default to 100
+ * Hz for RUNNABLE and 1 Hz for the others. Returns 0, CGPROF_EINVAL,
+ * CGPROF_ENOMEM or CGPROF_ETOOBIG. */
+int cgprof_profile_encode_pprof(const struct cgprof_profile *p, struct cgprof_buf *out);
+
 /* gzip (RFC 1952) helpers; out is appended to. */
 int cgprof_gzip(const void *in, size_t len, struct cgprof_buf *out);
 int cgprof_gunzip(const void *in, size_t len, struct cgprof_buf *out);

@@ -177,15 +177,6 @@ int cgprof_report_recommend_text(const struct cgprof_profile *p,
 /* Default on-demand price per vCPU-hour in USD used for cost estimates. */
 #define CGPROF_REPORT_DEFAULT_VCPU_HOUR_USD 0.0425
 
-/* ---- pprof export (pprof.c) --------------------------------------------- */
-
-/* Encodes p as a gzip'd pprof protobuf (github.com/google/pprof
- * proto/profile.proto) appended to out: sample types cpu/nanoseconds
- * (RUNNABLE), wall/nanoseconds (all but IDLE) and samples/count (all but
- * IDLE); one function and location per distinct frame, one mapping per
- * module. Returns 0, CGPROF_ENOMEM or CGPROF_ETOOBIG. */
-int cgprof_report_encode_pprof(const struct cgprof_profile *p, struct cgprof_buf *out);
-
 /* ---- the HTML report (html.c) ------------------------------------------ */
 
 struct cgprof_report_html_opts {

@@ -1,4 +1,4 @@
-/* Tests for report/pprof.c: the gzip'd protobuf is read back with a small
+/* Tests for profile/pprof.c: the gzip'd protobuf is read back with a small
  * wire-format reader written here (varints, length-delimited fields,
  * packed repeats) and checked field by field: sample types, samples with
  * leaf-first locations and values, functions, locations, mappings, the
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../../report/report.h"
+#include "../../../profile/profile.h"
 #include "helpers.h"
 
 static struct cgprof_profile prof;
@@ -247,7 +247,7 @@ START_TEST(test_encode_pprof_fields)
     add("app:main;libstdc++.so.6:std::ostream::flush()", CGPROF_COUNTER_BLOCKED, 4);
     add("app+0x40;[unknown]", CGPROF_COUNTER_NATIVE, 1);
     prof.root.counts[CGPROF_COUNTER_RUNNABLE] = 2;
-    ck_assert_int_eq(cgprof_report_encode_pprof(&prof, &gz), 0);
+    ck_assert_int_eq(cgprof_profile_encode_pprof(&prof, &gz), 0);
     decode(&gz);
 
     ck_assert_str_eq(str(0), "");
@@ -346,7 +346,7 @@ START_TEST(test_encode_pprof_default_weights)
     memset(prof.sample_weights, 0, sizeof(prof.sample_weights));
     prof.duration_ms = 0;
     add("a:f", CGPROF_COUNTER_RUNNABLE, 7);
-    ck_assert_int_eq(cgprof_report_encode_pprof(&prof, &gz), 0);
+    ck_assert_int_eq(cgprof_profile_encode_pprof(&prof, &gz), 0);
     decode(&gz);
     ck_assert_uint_eq(d.period, 10000000);
     ck_assert_uint_eq(d.duration_nanos, 60000ull * 1000000);  /* end - start */
@@ -365,16 +365,16 @@ START_TEST(test_encode_pprof_bounds_and_oom)
     add("app:main;app:work", CGPROF_COUNTER_RUNNABLE, 3);
     add("app:main;libc.so.6:write", CGPROF_COUNTER_WAITING, 2);
     cgprof_buf_init(&gz, 16);
-    ck_assert_int_eq(cgprof_report_encode_pprof(&prof, &gz), CGPROF_ETOOBIG);
+    ck_assert_int_eq(cgprof_profile_encode_pprof(&prof, &gz), CGPROF_ETOOBIG);
     ck_assert_uint_eq(gz.len, 0);
     cgprof_buf_cleanup(&gz);
-    ck_assert_int_eq(cgprof_report_encode_pprof(NULL, &gz), CGPROF_EINVAL);
+    ck_assert_int_eq(cgprof_profile_encode_pprof(NULL, &gz), CGPROF_EINVAL);
 
     int failures = 0;
     for (long k = 0; k < 64; k++) {
         cgprof_buf_init(&gz, 1 << 20);
         cgprof_alloc_fail_after(k);
-        int rc = cgprof_report_encode_pprof(&prof, &gz);
+        int rc = cgprof_profile_encode_pprof(&prof, &gz);
         cgprof_alloc_fail_after(-1);
         if (rc != 0) {
             ck_assert_int_eq(rc, CGPROF_ENOMEM);
@@ -389,7 +389,7 @@ END_TEST
 
 static Suite *suite(void)
 {
-    Suite *s = suite_create("report");
+    Suite *s = suite_create("profile");
     TCase *tc = tcase_create("pprof");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_encode_pprof_fields);
