@@ -55,6 +55,13 @@ struct cgprof_config {
     int cpu_engine;                     /* enum cgprof_cpu_engine */
     unsigned heap_sampling_interval_bytes; /* heap sampling mean, default 512 KiB */
     unsigned heap_summary_threshold_permille; /* site threshold, default 5 (0.5 %) */
+    /* The Pyroscope sink (applicationName, tags, auth, tenant). */
+    char application_name[CGPROF_NAME_MAX]; /* "" = group or program name */
+    char tags[1024];                    /* "k=v;k=v", validated */
+    char pyroscope_user[CGPROF_NAME_MAX];
+    char pyroscope_password[CGPROF_NAME_MAX]; /* secret */
+    char pyroscope_token[2048];         /* secret */
+    char pyroscope_tenant[160];
 
     /* Which keys were given explicitly (bit per key index), so later layers
      * (environment, service configuration) know what the user fixed. */

@@ -21,7 +21,11 @@ enum cgprof__config_kind {
     CGPROF__KIND_URL,        /* http:// or https:// */
     CGPROF__KIND_SINK,       /* codeguru|file|pyroscope joined with '+' */
     CGPROF__KIND_LOG_LEVEL,
-    CGPROF__KIND_ENGINE      /* auto|perf|timer */
+    CGPROF__KIND_ENGINE,     /* auto|perf|timer */
+    CGPROF__KIND_APP_NAME,   /* Pyroscope application name */
+    CGPROF__KIND_TAGS,       /* key=value;key=value (Pyroscope labels) */
+    CGPROF__KIND_SECRET,     /* printable, never echoed in log lines */
+    CGPROF__KIND_TENANT      /* Pyroscope/Mimir tenant id */
 };
 
 /* The one option table. Columns: id, key, environment variable, default
@@ -135,7 +139,32 @@ enum cgprof__config_kind {
       "5", CGPROF__KIND_UINT, heap_summary_threshold_permille, 0, 1000,        \
       "an allocation site is listed at a heap data point only when it holds " \
       "at least this many thousandths of the total capacity (5 = 0.5 %, as "  \
-      "the console); 0 lists every site")
+      "the console); 0 lists every site")                                     \
+    X(APPLICATION_NAME, "applicationName", NULL,                               \
+      "the profiling group name, else the program name",                       \
+      CGPROF__KIND_APP_NAME, application_name, 0, 0,                           \
+      "Pyroscope application name (the ingest `name`): 1 to 255 letters, "    \
+      "digits, `.`, `_`, `-` or `/`")                                         \
+    X(TAGS, "tags", NULL, "none", CGPROF__KIND_TAGS, tags, 0, 0,               \
+      "Pyroscope labels as `key=value` pairs joined with `;`, such as "       \
+      "`env=prod;region=eu`; keys are letters, digits and `_` (not starting " \
+      "with a digit or `__`), values letters, digits and `._-/:@+`")          \
+    X(PYROSCOPE_USER, "pyroscopeUser", NULL, "none", CGPROF__KIND_SECRET,      \
+      pyroscope_user, 0, 0,                                                    \
+      "HTTP basic-auth user for the Pyroscope server (Grafana Cloud: the "    \
+      "stack's user id); a `user:password@` in `endpoint` works too")         \
+    X(PYROSCOPE_PASSWORD, "pyroscopePassword", NULL, "none",                   \
+      CGPROF__KIND_SECRET, pyroscope_password, 0, 0,                           \
+      "HTTP basic-auth password for the Pyroscope server (an API token on "   \
+      "Grafana Cloud); never logged")                                         \
+    X(PYROSCOPE_TOKEN, "pyroscopeToken", NULL, "none", CGPROF__KIND_SECRET,    \
+      pyroscope_token, 0, 0,                                                   \
+      "bearer token for the Pyroscope server (`Authorization: Bearer`), "     \
+      "instead of basic auth; never logged")                                  \
+    X(PYROSCOPE_TENANT, "pyroscopeTenant", NULL, "none", CGPROF__KIND_TENANT,  \
+      pyroscope_tenant, 0, 0,                                                  \
+      "tenant id of a multi-tenant Pyroscope, sent as `X-Scope-OrgID`: 1 to " \
+      "150 letters, digits or ``!-_.*'()``")
 
 enum cgprof__config_opt {
 #define CGPROF__OPT_ENUM(id, key, env, def, kind, field, min, max, help) \
@@ -193,6 +222,11 @@ int cgprof__config_parse_sinks(const char *s, size_t len, unsigned *out);
 bool cgprof__config_valid_path(const char *s, size_t len);
 bool cgprof__config_valid_url(const char *s, size_t len);
 bool cgprof__config_valid_profile(const char *s, size_t len);
+/* Pyroscope application names, tag lists and tenant ids as documented in
+ * the option table (validate.c). */
+bool cgprof__config_valid_app_name(const char *s, size_t len);
+bool cgprof__config_valid_tags(const char *s, size_t len);
+bool cgprof__config_valid_tenant(const char *s, size_t len);
 
 /* Writes s[0..len) for a log line: printable ASCII kept, quote and
  * backslash escaped, other bytes as \xHH, at most CGPROF__ESC_IN input

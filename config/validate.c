@@ -221,8 +221,10 @@ bool cgprof__config_valid_path(const char *s, size_t len)
     return true;
 }
 
-/* http(s)://host[:port][/path...]: host is a name, an IPv4 address or a
- * bracketed IPv6 address; no user info; printable ASCII without spaces.
+/* http(s)://[user[:password]@]host[:port][/path...]: host is a name, an
+ * IPv4 address or a bracketed IPv6 address; printable ASCII without
+ * spaces. User info (basic auth for the Pyroscope sink) holds RFC 3986
+ * unreserved characters, sub-delimiters other than ',', and %XX escapes.
  * Tests: test/unit/config/test_validate.c */
 bool cgprof__config_valid_url(const char *s, size_t len)
 {
@@ -238,6 +240,16 @@ bool cgprof__config_valid_url(const char *s, size_t len)
     for (size_t k = 0; k < len; k++) {
         unsigned char c = (unsigned char)s[k];
         if (c <= 0x20 || c >= 0x7f)
+            return false;
+    }
+    const char *at = memchr(s + i, '@', len - i);
+    size_t auth_end = at ? (size_t)(at - s) : i;
+    if (at && memchr(s + i, '/', auth_end - i) == NULL) {
+        for (size_t k = i; k < auth_end; k++)
+            if (!is_alpha(s[k]) && !is_digit(s[k]) && !strchr("-._~!$&'()*+;=:%", s[k]))
+                return false;
+        i = auth_end + 1;
+        if (i >= len)
             return false;
     }
     size_t host = i;
@@ -265,6 +277,78 @@ bool cgprof__config_valid_url(const char *s, size_t len)
             return false;
     }
     return i == len || s[i] == '/' || s[i] == '?';
+}
+
+/* Pyroscope application names: 1 to 255 of [A-Za-z0-9._/-].
+ * Tests: test/unit/config/test_validate.c */
+bool cgprof__config_valid_app_name(const char *s, size_t len)
+{
+    if (len < 1 || len > 255)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!is_alpha(s[i]) && !is_digit(s[i]) && (s[i] == '\0' || !strchr("._/-", s[i])))
+            return false;
+    return true;
+}
+
+/* "k=v;k=v": keys are Prometheus label names not starting with "__"
+ * (reserved), values 1+ of [A-Za-z0-9._/:@+-]; no duplicate keys, no
+ * empty pairs. Values never need escaping inside the ingest name's
+ * braces. Tests: test/unit/config/test_validate.c */
+bool cgprof__config_valid_tags(const char *s, size_t len)
+{
+    if (len == 0)
+        return false;
+    size_t i = 0;
+    while (i < len) {
+        size_t k = i;
+        if (!is_alpha(s[i]) && s[i] != '_')
+            return false;
+        while (i < len && (is_alpha(s[i]) || is_digit(s[i]) || s[i] == '_'))
+            i++;
+        size_t klen = i - k;
+        if ((klen >= 2 && s[k] == '_' && s[k + 1] == '_') || i >= len || s[i] != '=')
+            return false;
+        size_t v = ++i;
+        while (i < len && (is_alpha(s[i]) || is_digit(s[i]) || strchr("._/:@+-", s[i])) &&
+               s[i] != '\0')
+            i++;
+        if (i == v || (i < len && s[i] != ';') || (i + 1 == len))
+            return false;
+        /* The same key twice would be ambiguous. */
+        for (size_t j = 0; j < k; j++) {
+            bool start = j == 0 || s[j - 1] == ';';
+            if (start && j + klen < k && strncmp(s + j, s + k, klen) == 0 && s[j + klen] == '=')
+                return false;
+        }
+        if (i < len)
+            i++;    /* past ';' */
+    }
+    return true;
+}
+
+/* Tenant ids as Mimir/Pyroscope accept them: 1 to 150 of
+ * [A-Za-z0-9!_.*'()-]. Tests: test/unit/config/test_validate.c */
+bool cgprof__config_valid_tenant(const char *s, size_t len)
+{
+    if (len < 1 || len > 150 || (len == 1 && s[0] == '.') ||
+        (len == 2 && s[0] == '.' && s[1] == '.'))
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!is_alpha(s[i]) && !is_digit(s[i]) && (s[i] == '\0' || !strchr("!-_.*'()", s[i])))
+            return false;
+    return true;
+}
+
+/* Secrets (passwords, tokens): printable ASCII without spaces. */
+static bool valid_secret(const char *s, size_t len)
+{
+    if (len == 0)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+            return false;
+    return true;
 }
 
 /* Profile names as the AWS CLI writes them in [profile NAME]. */
@@ -344,6 +428,20 @@ static void expected_text(const struct cgprof__config_spec *sp, char *out, size_
     case CGPROF__KIND_ENGINE:
         snprintf(out, n, "auto, perf or timer");
         break;
+    case CGPROF__KIND_APP_NAME:
+        snprintf(out, n, "1 to 255 letters, digits, '.', '_', '-' or '/'");
+        break;
+    case CGPROF__KIND_TAGS:
+        snprintf(out, n, "key=value pairs joined with ';', keys [A-Za-z_][A-Za-z0-9_]* "
+                 "not starting with __, values of [A-Za-z0-9._/:@+-]");
+        break;
+    case CGPROF__KIND_SECRET:
+        snprintf(out, n, "printable characters without spaces, shorter than %zu bytes",
+                 sp->size);
+        break;
+    case CGPROF__KIND_TENANT:
+        snprintf(out, n, "1 to 150 letters, digits or !-_.*'()");
+        break;
     }
 }
 
@@ -398,6 +496,14 @@ static int convert(const struct cgprof__config_spec *sp, const char *val,
         return cgprof__config_valid_profile(val, len) && len < sp->size ? 0 : CGPROF_EINVAL;
     case CGPROF__KIND_URL:
         return cgprof__config_valid_url(val, len) && len < sp->size ? 0 : CGPROF_EINVAL;
+    case CGPROF__KIND_APP_NAME:
+        return cgprof__config_valid_app_name(val, len) && len < sp->size ? 0 : CGPROF_EINVAL;
+    case CGPROF__KIND_TAGS:
+        return cgprof__config_valid_tags(val, len) && len < sp->size ? 0 : CGPROF_EINVAL;
+    case CGPROF__KIND_SECRET:
+        return valid_secret(val, len) && len < sp->size ? 0 : CGPROF_EINVAL;
+    case CGPROF__KIND_TENANT:
+        return cgprof__config_valid_tenant(val, len) && len < sp->size ? 0 : CGPROF_EINVAL;
     }
     return CGPROF_EINVAL;
 }
@@ -419,8 +525,11 @@ int cgprof__config_set(struct cgprof_config *cfg, int i, const char *val,
     if (!sp || !val)
         return CGPROF_EINVAL;
     if (convert(sp, val, len, &v) != 0) {
-        char shown[CGPROF__ESC_OUT], exp[128];
-        cgprof__config_escape(shown, sizeof(shown), val, len);
+        char shown[CGPROF__ESC_OUT], exp[160];
+        if (sp->kind == CGPROF__KIND_SECRET)   /* never echo a secret */
+            snprintf(shown, sizeof(shown), "(%zu hidden bytes)", len);
+        else
+            cgprof__config_escape(shown, sizeof(shown), val, len);
         expected_text(sp, exp, sizeof(exp));
         if (len == 0)
             cgprof_error("empty value for %s (expected %s); profiling stays off",

@@ -18,6 +18,8 @@ static const char *const required_keys[] = {
     "sink", "outputDir", "endpoint", "caBundle", "logLevel", "killSwitchPath",
     "cpuLimitPercent", "memoryLimitMb", "profileChildren", "uploadGzip", "maxOutputMb",
     "cpuEngine", "heapSamplingIntervalBytes", "heapSummaryThresholdPermille",
+    "applicationName", "tags", "pyroscopeUser", "pyroscopePassword", "pyroscopeToken",
+    "pyroscopeTenant",
 };
 
 START_TEST(test_config_options_shape)

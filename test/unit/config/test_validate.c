@@ -218,7 +218,11 @@ static const struct str_case urls[] = {
     { "http://127.0.0.1:8080/x?y=z", true }, { "http://[::1]:4040/", true }, { "HTTPS://X", true },
     { "http://h/path:with:colons", true },
     { "ftp://x", false }, { "http://", false }, { "https://:80", false }, { "http://host:0", false },
-    { "http://host:65536", false }, { "http://user@host", false }, { "http://ho st", false },
+    { "http://host:65536", false }, { "http://ho st", false },
+    /* user info: basic auth for the Pyroscope sink */
+    { "http://user@host", true }, { "https://123456:glc_ab%2Fc=@profiles.grafana.net", true },
+    { "http://u:p@[::1]:4040/", true }, { "http://u:p@", false }, { "http://u p@h", false },
+    { "http://u,p@h", false }, { "http://u@h@h", false }, { "http://h/a@b", true },
     { "localhost:4040", false }, { "http://host:80x", false }, { "http://h\xc3\xa9", false },
     { "http://[]", false }, { "http://[::1", false }, { "", false },
 };
@@ -268,6 +272,57 @@ START_TEST(test_config_valid_profile_table)
     size_t len = strlen(c->s);
     const char *s = cgprof_test_guarded_copy(c->s, len);
     ck_assert_msg(cgprof__config_valid_profile(s, len) == c->ok, "'%s'", c->s);
+}
+END_TEST
+
+/* ---- Pyroscope application names, tags and tenants ---- */
+
+static const struct str_case app_names[] = {
+    { "checkout", true }, { "my.awesome.app", true }, { "team/svc-1_x", true },
+    { "", false }, { "a b", false }, { "a{b}", false }, { "caf\xc3\xa9", false },
+    { "a,b", false }, { "a=b", false },
+};
+
+START_TEST(test_config_valid_app_name_table)
+{
+    const struct str_case *c = &app_names[_i];
+    size_t len = strlen(c->s);
+    const char *s = cgprof_test_guarded_copy(c->s, len);
+    ck_assert_msg(cgprof__config_valid_app_name(s, len) == c->ok, "'%s'", c->s);
+}
+END_TEST
+
+static const struct str_case tag_lists[] = {
+    { "env=prod", true }, { "env=prod;region=eu", true }, { "_k=v", true },
+    { "a1=v.1/x:y@z+w-", true }, { "env=prod;region=eu-west-1;host=web-1", true },
+    { "", false }, { "env", false }, { "env=", false }, { "=prod", false },
+    { "env=prod;", false }, { ";env=prod", false }, { "env=prod;;a=b", false },
+    { "1env=prod", false }, { "__name__=x", false }, { "env=pr od", false },
+    { "env=a,b", false }, { "env=a}", false }, { "env=a=b", false }, { "e-v=x", false },
+    { "env=a;env=b", false }, { "env=a;en=b", true }, { "en=a;env=b", true },
+};
+
+START_TEST(test_config_valid_tags_table)
+{
+    const struct str_case *c = &tag_lists[_i];
+    size_t len = strlen(c->s);
+    const char *s = cgprof_test_guarded_copy(c->s, len);
+    ck_assert_msg(cgprof__config_valid_tags(s, len) == c->ok, "'%s'", c->s);
+}
+END_TEST
+
+static const struct str_case tenants[] = {
+    { "tenant-1", true }, { "a!b_c.d*e'f(g)", true }, { "...", true },
+    { "", false }, { ".", false }, { "..", false }, { "a b", false }, { "a/b", false },
+    { "a:b", false },
+};
+
+START_TEST(test_config_valid_tenant_table)
+{
+    const struct str_case *c = &tenants[_i];
+    size_t len = strlen(c->s);
+    const char *s = cgprof_test_guarded_copy(c->s, len);
+    ck_assert_msg(cgprof__config_valid_tenant(s, len) == c->ok, "'%s'", c->s);
 }
 END_TEST
 
@@ -326,7 +381,13 @@ START_TEST(test_config_set_rejects_garbage)
     const char *log = cfgtest_log(fd);
     ck_assert_int_eq(cfgtest_count_lines(log), 1);
     ck_assert_ptr_nonnull(strstr(log, what));
-    ck_assert_ptr_nonnull(strstr(log, "'\\x01garbage value'"));
+    if (cgprof__config_spec(i)->kind == CGPROF__KIND_SECRET) {
+        /* A secret is never echoed, not even a bad one. */
+        ck_assert_ptr_null(strstr(log, "garbage"));
+        ck_assert_ptr_nonnull(strstr(log, "(14 hidden bytes)"));
+    } else {
+        ck_assert_ptr_nonnull(strstr(log, "'\\x01garbage value'"));
+    }
     ck_assert_ptr_nonnull(strstr(log, "(expected "));
     ck_assert(!cgprof__config_check(i, "\x01garbage value", 14));
     ck_assert_int_eq(cgprof__config_set(&cfg, i, "", 0, what), CGPROF_EINVAL);
@@ -385,6 +446,9 @@ int main(void)
     LOOP(test_config_valid_path_table, paths);
     tcase_add_test(tc, test_config_valid_path_length);
     LOOP(test_config_valid_profile_table, profiles);
+    LOOP(test_config_valid_app_name_table, app_names);
+    LOOP(test_config_valid_tags_table, tag_lists);
+    LOOP(test_config_valid_tenant_table, tenants);
     LOOP(test_config_escape_table, escapes);
     tcase_add_test(tc, test_config_escape_bounds);
     tcase_add_loop_test(tc, test_config_set_rejects_garbage, 0, CGPROF__OPT_COUNT);
