@@ -39,6 +39,7 @@ DEPS_A := $(DEPS_DIR)/lib/libunwind-x86_64.a $(DEPS_DIR)/lib/libjansson.a
 LIB_STATIC := -Wl,--exclude-libs,ALL $(DEPS_A) $(DEPS_DIR)/lib/libunwind.a -Wl,-Bstatic \
               -llzma -lmbedtls -lmbedx509 -lmbedcrypto -lz -Wl,-Bdynamic
 LIB_LDFLAGS := -shared -Wl,-z,defs -Wl,-z,now -Wl,--version-script=preload/exports.map \
+               -Wl,--wrap=sigprocmask \
                -Wl,-soname,libcgprof.so
 TEST_LIBS := -lcheck -lsubunit -lunwind-generic -lunwind -ljansson -lmbedtls \
              -lmbedx509 -lmbedcrypto -lz -lm -lrt -ldl -pthread
@@ -174,17 +175,48 @@ bench:
 	$(Q)$(MAKE) --no-print-directory all $(WORKLOAD_BIN)
 	$(Q)BUILD=$(BUILD) scripts/bench $(BENCH_ARGS)
 
+# Install layout (GNU names; DESTDIR for staging). cgprof-exec and
+# cgprof-systemd find the library at ../lib from their own directory, else
+# at the LIBDIR recorded here.
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+DOCDIR     ?= $(PREFIX)/share/doc/cgprof
+WRAPPERS   := cgprof-exec cgprof-systemd
+
 install: all
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/cgprof
-	install -m 0644 $(BUILD)/libcgprof.so $(DESTDIR)$(PREFIX)/lib/libcgprof.so
-	install -m 0755 $(BUILD)/cgprof $(DESTDIR)$(PREFIX)/bin/cgprof
-	install -m 0644 include/cgprof.h -D $(DESTDIR)$(PREFIX)/include/cgprof.h
-	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/cgprof/README.md
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(DOCDIR)
+	install -m 0644 $(BUILD)/libcgprof.so $(DESTDIR)$(LIBDIR)/libcgprof.so
+	install -m 0755 $(BUILD)/cgprof $(DESTDIR)$(BINDIR)/cgprof
+	for w in $(WRAPPERS); do \
+	    sed 's|^\([ ]*\)installed_lib=$$|\1installed_lib=$(LIBDIR)/libcgprof.so|' scripts/$$w \
+	        >$(DESTDIR)$(BINDIR)/$$w.tmp && chmod 0755 $(DESTDIR)$(BINDIR)/$$w.tmp && \
+	    mv -f $(DESTDIR)$(BINDIR)/$$w.tmp $(DESTDIR)$(BINDIR)/$$w || exit 1; \
+	done
+	install -m 0644 include/cgprof.h $(DESTDIR)$(INCLUDEDIR)/cgprof.h
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/lib/libcgprof.so $(DESTDIR)$(PREFIX)/bin/cgprof \
-	      $(DESTDIR)$(PREFIX)/include/cgprof.h
-	rm -rf $(DESTDIR)$(PREFIX)/share/doc/cgprof
+	rm -f $(DESTDIR)$(LIBDIR)/libcgprof.so $(DESTDIR)$(BINDIR)/cgprof \
+	      $(addprefix $(DESTDIR)$(BINDIR)/,$(WRAPPERS)) $(DESTDIR)$(INCLUDEDIR)/cgprof.h
+	rm -rf $(DESTDIR)$(DOCDIR)
+
+# AWS Lambda layer: /opt/cgprof-lambda-exec (for AWS_LAMBDA_EXEC_WRAPPER)
+# and /opt/lib/libcgprof.so once unpacked by Lambda.
+.PHONY: lambda-layer deb
+lambda-layer: $(BUILD)/lambda-layer.zip
+$(BUILD)/lambda-layer.zip: $(BUILD)/libcgprof.so scripts/cgprof-lambda-exec
+	@echo "  ZIP     $@"
+	$(Q)command -v zip >/dev/null || { echo "zip is missing: apt-get install zip" >&2; exit 1; }
+	$(Q)rm -rf $(BUILD)/lambda-layer $@
+	$(Q)install -d $(BUILD)/lambda-layer/lib
+	$(Q)install -m 0755 scripts/cgprof-lambda-exec $(BUILD)/lambda-layer/cgprof-lambda-exec
+	$(Q)install -m 0755 $(BUILD)/libcgprof.so $(BUILD)/lambda-layer/lib/libcgprof.so
+	$(Q)cd $(BUILD)/lambda-layer && zip -q -X -r ../lambda-layer.zip cgprof-lambda-exec lib
+
+# A Debian package of the /usr install: $(BUILD)/cgprof_VERSION_ARCH.deb.
+deb: all
+	$(Q)BUILD=$(BUILD) scripts/make-deb
 
 clean:
 	rm -rf $(BUILD)

@@ -94,6 +94,7 @@ void cgprof_sampler_set_max_depth(unsigned depth)
 
 void cgprof_sampler_set_agent_tid(pid_t tid)
 {
+    cgprof__unwind_thread_has_full_mask();
     cgprof__threads_set_agent(tid);
 }
 

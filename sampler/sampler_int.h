@@ -139,6 +139,8 @@ void cgprof__thread_perf_rearm_sigsafe(struct cgprof__thread *t);
  * counted here and so attributed to the user stack now on the thread. */
 uint32_t cgprof__thread_take_periods_sigsafe(struct cgprof__thread *t);
 
+/* Async-signal-safe: the calling thread's id (cached once it registered). */
+pid_t cgprof__thread_self_tid_sigsafe(void);
 /* Async-signal-safe: true when p points at an entry of the table. */
 bool cgprof__thread_is_entry_sigsafe(const void *p);
 int cgprof__threads_init(unsigned hz, pid_t agent_tid);
@@ -199,6 +201,8 @@ uint64_t cgprof__modules_generation(void);
 void cgprof__modules_cleanup(void);
 
 int cgprof__unwind_init(void);
+/* The calling thread (the agent) has every signal blocked for good. */
+void cgprof__unwind_thread_has_full_mask(void);
 /* Unwinds one captured sample into pcs (leaf first); returns the frame
  * count, and sets *complete to false when the unwind stopped early. */
 size_t cgprof__unwind(const struct cgprof__sample *s, uint64_t *pcs, size_t max,

@@ -88,7 +88,7 @@ static void capture_sigsafe(const ucontext_t *uc, const struct cgprof__thread *t
     s->regs[15] = (uint64_t)g[REG_R15];
     s->regs[16] = (uint64_t)g[REG_RIP];
 
-    pid_t tid = (pid_t)syscall(SYS_gettid);
+    pid_t tid = cgprof__thread_self_tid_sigsafe();
     s->tid = tid;
     s->kind = CGPROF__SAMPLE_STACK;
     s->weight = periods;

@@ -53,6 +53,17 @@ static pid_t gettid_raw(void)
     return (pid_t)syscall(SYS_gettid);
 }
 
+/* The thread's id as the handler sees it, set when the thread registers
+ * itself (initial-exec TLS: no allocation, safe in the handler). */
+static __thread pid_t self_tid __attribute__((tls_model("initial-exec")));
+
+/* Async-signal-safe. */
+pid_t cgprof__thread_self_tid_sigsafe(void)
+{
+    pid_t t = self_tid;
+    return t ? t : (pid_t)syscall(SYS_gettid);
+}
+
 /* The CPU-time clock of any thread of this process (the kernel's
  * MAKE_THREAD_CPUCLOCK(tid, CPUCLOCK_SCHED)), so the agent can arm timers
  * for threads it did not start. */
@@ -364,6 +375,7 @@ int cgprof__threads_init(unsigned hz, pid_t agent)
 int cgprof__threads_add_self(int signo)
 {
     pid_t tid = gettid_raw();
+    self_tid = tid;
     if (cgprof__threads_is_own(tid))
         return 0;
     struct cgprof__thread scratch;
@@ -496,6 +508,7 @@ void cgprof__threads_disarm_all(void)
  * perf descriptors are (and watch the parent's threads): close them. */
 void cgprof__threads_after_fork(void)
 {
+    self_tid = 0;                        /* the child's thread has a new id */
     pthread_mutex_init(&table_lock, NULL);
     for (unsigned i = 0; i < table_high; i++) {
         table[i].has_timer = false;

@@ -5,6 +5,8 @@
  * taken inside malloc, the loader or a dlclose'd library is just data.
  * libunwind falls back to a frame-pointer step where no CFI is found. */
 #include <libunwind.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 
 #include "sampler_int.h"
@@ -16,6 +18,28 @@ extern int _Ux86_64_dwarf_search_unwind_table(unw_addr_space_t as, unw_word_t ip
                                               int need_unwind_info, void *arg);
 
 static unw_addr_space_t space;
+
+/* libunwind blocks every signal around its internal locks and pools: two
+ * sigprocmask system calls per step on the agent thread, which already
+ * has every signal blocked for life. The library link wraps sigprocmask
+ * (-Wl,--wrap=sigprocmask, so only the statically linked libunwind and we
+ * see this) and skips the call there. */
+static __thread bool mask_is_full __attribute__((tls_model("initial-exec")));
+
+void cgprof__unwind_thread_has_full_mask(void)
+{
+    mask_is_full = true;
+}
+
+int __wrap_sigprocmask(int how, const sigset_t *set, sigset_t *old);
+int __wrap_sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+    if (!mask_is_full)
+        return pthread_sigmask(how, set, old);
+    if (old)
+        sigfillset(old);
+    return 0;
+}
 
 static int find_proc_info(unw_addr_space_t as, unw_word_t ip, unw_proc_info_t *pi,
                           int need_unwind_info, void *arg)
