@@ -13,6 +13,23 @@
  * ring or a failed unwind) and "groupName" (the profiling group or program
  * name, so a stored file says what it is).
  *
+ * The heap summary (heapSummaryEnabled:true) is one more top-level key,
+ * "heapSummary", written after debugInfo and only when heap tracking was
+ * on, so every other profile stays byte-for-byte the shape the Python
+ * agent sends. It is a separate data set (a time series and allocation
+ * sites, not call-graph counts or agent metadata), which is why it sits
+ * beside callgraph rather than inside agentMetadata; how the service
+ * treats a key it does not know is not public [INF]. Members:
+ * samplingIntervalBytes, thresholdPermille, allocator (string), tracked
+ * and incomplete (bools), snapshots (data points taken), samples,
+ * lostSamples, peakUsedBytes, peakRssBytes, seriesFields (the column
+ * names: timestamp in epoch ms, totalCapacity, usedSpace, rss and
+ * sampledLive in bytes), series (one array of those five integers per
+ * data point, by time) and sites: {"frames": [root ... leaf],
+ * "liveBytesSum", "liveObjectsSum", "peakLiveBytes", "points"}. A site's
+ * averages are its sums over its points; points < snapshots means
+ * "incomplete data" as in the console. Encoded and decoded in heap.c.
+ *
  * The call graph is streamed by hand straight into the bounded output
  * buffer (children sorted by name, non-ASCII escaped), so a 100 000-node
  * tree costs no jansson objects; the small metadata objects are built and
@@ -462,6 +479,8 @@ int cgprof_profile_encode_codeguru(const struct cgprof_profile *p, struct cgprof
     if (rc == 0)
         rc = dump_json(dbg, out);
     if (rc == 0)
+        rc = cgprof__profile_heap_encode(p, out);
+    if (rc == 0)
         rc = APPEND_LIT(out, "}");
     json_decref(am);
     json_decref(dbg);
@@ -736,6 +755,8 @@ int cgprof_profile_decode_codeguru(struct cgprof_profile *p, const char *json, s
             rc = decode_tree(p, graph);
         if (rc == 0)
             rc = decode_meta(p, doc);
+        if (rc == 0)
+            rc = cgprof__profile_heap_decode(p, json_object_get(doc, "heapSummary"));
     }
     json_decref(doc);
     if (rc == CGPROF_EJSON && json_oom)

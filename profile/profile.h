@@ -53,6 +53,55 @@ struct cgprof_error_counts {
     unsigned post_agent_profile_rnfe_auto_create_enabled_errors;
 };
 
+/* ---- heap summary --------------------------------------------------------
+ * The native analogue of the console's heap summary: data points of the
+ * process's memory figures over time, and the allocation sites that hold
+ * live memory (estimated from sampled allocations). As in the console, a
+ * site is recorded at a data point only when its live bytes reach the
+ * threshold (a share of total capacity); a site missing from some data
+ * points is "incomplete data", and its averages cover the points where it
+ * was recorded. */
+struct cgprof_heap_point {
+    uint64_t time_ms;                 /* epoch ms */
+    uint64_t capacity;                /* total capacity, bytes; 0 = unknown */
+    uint64_t used;                    /* used space: allocator's in-use bytes */
+    uint64_t rss;                     /* resident set size, bytes */
+    uint64_t sampled;                 /* estimated live bytes of all sites */
+};
+
+struct cgprof_heap_site {
+    const char **frames;              /* root first; interned in the profile */
+    size_t nframes;
+    uint64_t hash;                    /* of the interned frame pointers */
+    double bytes_sum;                 /* live-byte estimates, summed over points */
+    double objects_sum;               /* live-object estimates, summed */
+    double peak_bytes;                /* largest live-byte estimate */
+    uint64_t points;                  /* data points where it was recorded */
+};
+
+#define CGPROF_HEAP_MAX_POINTS 4096   /* older points are thinned past this */
+#define CGPROF_HEAP_MAX_SITES 2048    /* more go to CGPROF_HEAP_OTHER_SITES */
+#define CGPROF_HEAP_OTHER_SITES "[other sites]"
+#define CGPROF_HEAP_UNKNOWN_SITE "[unknown site]"
+
+struct cgprof_heap_summary {
+    bool present;                     /* heap tracking was on */
+    bool tracked;                     /* our malloc sees the program's allocations */
+    bool incomplete;                  /* data was lost (ring/table full, ...) */
+    char allocator[64];               /* "glibc" or the module providing malloc */
+    uint64_t interval_bytes;          /* Poisson sampling mean */
+    unsigned threshold_permille;      /* site threshold, of capacity */
+    uint64_t snapshots;               /* data points taken (>= npoints) */
+    uint64_t samples;                 /* allocations sampled */
+    uint64_t lost;                    /* sampled allocations without a site */
+    uint64_t peak_used;               /* largest used space seen */
+    uint64_t peak_rss;
+    struct cgprof_heap_point *points; /* by time */
+    size_t npoints, points_cap;
+    struct cgprof_heap_site *sites;
+    size_t nsites, sites_cap;
+};
+
 struct cgprof_profile {
     /* metadata */
     uint64_t start_ms;                /* epoch ms when the profile began */
@@ -80,6 +129,10 @@ struct cgprof_profile {
 
     /* private: arena, interning and child index (profile/tree.c) */
     struct cgprof__profile_store *store;
+
+    /* heap summary (heapSummaryEnabled:true); heap.present is false
+     * otherwise. Owned by the profile: reset, cleanup and merge handle it. */
+    struct cgprof_heap_summary heap;
 };
 
 /* Initializes an empty profile. Returns 0 or CGPROF_ENOMEM. */
@@ -147,6 +200,27 @@ int cgprof_profile_encode_folded(const struct cgprof_profile *p, unsigned mask,
  * Hz for RUNNABLE and 1 Hz for the others. Returns 0, CGPROF_EINVAL,
  * CGPROF_ENOMEM or CGPROF_ETOOBIG. */
 int cgprof_profile_encode_pprof(const struct cgprof_profile *p, struct cgprof_buf *out);
+
+/* ---- heap summary (heap.c) ------------------------------------------- */
+
+/* Appends one data point (snapshots is counted too); when CGPROF_HEAP_MAX_POINTS
+ * are held every other point is dropped first. Marks the summary present.
+ * Returns 0 or CGPROF_ENOMEM. */
+int cgprof_profile_heap_add_point(struct cgprof_profile *p, const struct cgprof_heap_point *pt);
+
+/* Adds one data point's live estimate of the site frames[0..n) (root
+ * first; names need not be interned) to its sums. Past
+ * CGPROF_HEAP_MAX_SITES sites the figures go to CGPROF_HEAP_OTHER_SITES.
+ * Returns 0 or CGPROF_ENOMEM. */
+int cgprof_profile_heap_add_site(struct cgprof_profile *p, const char *const *frames,
+                                 size_t n, double bytes, double objects);
+
+/* Averages of a site over the points where it was recorded, and whether
+ * it misses some of the summary's data points (incomplete data). */
+double cgprof_heap_site_avg_bytes(const struct cgprof_heap_site *s);
+double cgprof_heap_site_avg_objects(const struct cgprof_heap_site *s);
+bool cgprof_heap_site_incomplete(const struct cgprof_heap_summary *h,
+                                 const struct cgprof_heap_site *s);
 
 /* gzip (RFC 1952) helpers; out is appended to. */
 int cgprof_gzip(const void *in, size_t len, struct cgprof_buf *out);

@@ -118,4 +118,17 @@ int cgprof__json_append_string(struct cgprof_buf *b, const char *s);
 /* Installs cgprof_malloc/cgprof_free as jansson's allocator (once). */
 void cgprof__json_setup(void);
 
+/* ---- heap summary (heap.c) ----------------------------------------------- */
+
+struct json_t;
+/* Frees the heap summary's arrays and zeroes it (reset and cleanup). */
+void cgprof__profile_heap_cleanup(struct cgprof_profile *p);
+size_t cgprof__profile_heap_memory(const struct cgprof_profile *p);
+/* Adds src's heap summary to dst's. 0 or CGPROF_ENOMEM. */
+int cgprof__profile_heap_merge(struct cgprof_profile *dst, const struct cgprof_profile *src);
+/* Appends the "heapSummary" member (with its leading ", ") when present. */
+int cgprof__profile_heap_encode(const struct cgprof_profile *p, struct cgprof_buf *b);
+/* Reads a "heapSummary" object into p's (empty) heap summary. */
+int cgprof__profile_heap_decode(struct cgprof_profile *p, const struct json_t *obj);
+
 #endif

@@ -212,6 +212,7 @@ void cgprof_profile_cleanup(struct cgprof_profile *p)
         cgprof_free(st->pcache);
         cgprof_free(st);
     }
+    cgprof__profile_heap_cleanup(p);
     cgprof_free(p->fleet_info_json);
     memset(p, 0, sizeof(*p));
 }
@@ -240,6 +241,7 @@ int cgprof_profile_reset(struct cgprof_profile *p)
         memset(st->kid_tab, 0, st->kid_cap * sizeof(*st->kid_tab));
         st->str_count = 0;
     }
+    cgprof__profile_heap_cleanup(p);
     cgprof_free(p->fleet_info_json);
     memset(p, 0, sizeof(*p));
     p->store = st;
@@ -530,6 +532,7 @@ size_t cgprof_profile_memory(const struct cgprof_profile *p)
     }
     if (p->fleet_info_json)
         sum += strlen(p->fleet_info_json) + 1;
+    sum += cgprof__profile_heap_memory(p);
     return sum;
 }
 
@@ -644,6 +647,8 @@ out:
     cgprof_free(path);
     if (rc == 0)
         rc = merge_meta(dst, src);
+    if (rc == 0)
+        rc = cgprof__profile_heap_merge(dst, src);
     return rc;
 }
 
