@@ -105,6 +105,8 @@ uint64_t cgprof_random_u64(void);
 void cgprof_uuid4(char out[37]);
 /* Name of the running program (basename of /proc/self/exe or argv[0]). */
 const char *cgprof_program_name(void);
+/* Value of a hexadecimal digit (either case), or -1. */
+int cgprof_hexval(int c);
 /* mkdir -p with mode; returns 0 or -errno. */
 int cgprof_mkdir_p(const char *path, unsigned mode);
 /* Writes all bytes to path atomically (temp file in the same directory,

@@ -98,6 +98,17 @@ const char *cgprof_program_name(void)
     return name;
 }
 
+int cgprof_hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 int cgprof_mkdir_p(const char *path, unsigned mode)
 {
     char tmp[PATH_MAX];

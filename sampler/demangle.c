@@ -82,17 +82,6 @@ static char *finish(struct dm_out *o)
     return cgprof_strndup(o->buf, o->len);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Length of the mangled part: names end at the first byte that no
  * mangling uses (".llvm.123", "@plt", ".cold" ...). */
 static size_t mangled_len(const char *s)
@@ -141,7 +130,7 @@ static bool is_rust_hash(const char *s, size_t n)
     if (n != 17 || s[0] != 'h')
         return false;
     for (size_t i = 1; i < n; i++)
-        if (hexval(s[i]) < 0 || (s[i] >= 'A' && s[i] <= 'F'))
+        if (cgprof_hexval(s[i]) < 0 || (s[i] >= 'A' && s[i] <= 'F'))
             return false;
     return true;
 }
@@ -190,7 +179,7 @@ static void rust_legacy_comp(struct dm_out *o, const char *s, size_t n)
             uint32_t c = 0;
             bool ok = true;
             for (size_t k = 1; k < elen; k++) {
-                int h = hexval(e[k]);
+                int h = cgprof_hexval(e[k]);
                 ok = ok && h >= 0;
                 c = c << 4 | (uint32_t)(h < 0 ? 0 : h);
             }
@@ -417,14 +406,14 @@ static int v0_const(struct v0 *v)
     } else if (tag && strchr("htmyojaslxnibc", tag)) {
         bool neg = strchr("aslxni", tag) && v0_eat(v, 'n');
         size_t start = v->pos;
-        while (hexval(v0_peek(v)) >= 0 && !(v0_peek(v) >= 'A' && v0_peek(v) <= 'F'))
+        while (cgprof_hexval(v0_peek(v)) >= 0 && !(v0_peek(v) >= 'A' && v0_peek(v) <= 'F'))
             v->pos++;
         size_t nd = v->pos - start;
         if (!v0_eat(v, '_'))
             goto out;
         uint64_t x = 0;
         for (size_t i = 0; i < nd && i < 16; i++)
-            x = x << 4 | (uint64_t)hexval(v->s[start + i]);
+            x = x << 4 | (uint64_t)cgprof_hexval(v->s[start + i]);
         char num[48];
         if (tag == 'b') {
             if (nd != 1 || x > 1)

@@ -187,17 +187,6 @@ void cgprof__http_chunked_init(struct cgprof__http_chunked *d)
     d->state = CH_SIZE;
 }
 
-static int hexdigit(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* A byte-at-a-time state machine, except chunk data, which is copied in
  * runs; so any split of the input decodes the same.
  * Tests: test/unit/uploader/test_http_parse.c, test/fuzz/fuzz_http_parse.c */
@@ -233,7 +222,7 @@ int cgprof__http_chunked_decode(struct cgprof__http_chunked *d, const char *in, 
             goto malformed;
         switch (d->state) {
         case CH_SIZE: {
-            int v = hexdigit(c);
+            int v = cgprof_hexval(c);
             if (v >= 0) {
                 if (d->size > (UINT64_MAX >> 4))
                     goto malformed;

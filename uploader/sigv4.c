@@ -77,24 +77,13 @@ int cgprof__uri_encode(struct cgprof_buf *out, const char *s, size_t n, bool kee
     return 0;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes s[0..n) into out (a malformed escape is kept as is). */
 static int uri_decode(struct cgprof_buf *out, const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
-        if (c == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            c = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+        if (c == '%' && i + 2 < n && cgprof_hexval(s[i + 1]) >= 0 && cgprof_hexval(s[i + 2]) >= 0) {
+            c = (char)(cgprof_hexval(s[i + 1]) * 16 + cgprof_hexval(s[i + 2]));
             i += 2;
         }
         int rc = cgprof_buf_append(out, &c, 1);
