@@ -250,7 +250,9 @@ class Handler(BaseHTTPRequestHandler):
         entry = {"op": op, "token": token, "attempt": attempt, "action": action,
                  "bodyLength": len(body), "gzip": headers.get("Content-Encoding") == "gzip",
                  "invocation": headers.get("amz-sdk-invocation-id"),
-                 "fleetInstanceId": doc.get("fleetInstanceId") if op == "configure" and isinstance(doc, dict) else None}
+                 "fleetInstanceId": doc.get("fleetInstanceId") if op == "configure" and isinstance(doc, dict) else None,
+                 "metadata": doc.get("metadata") if op == "configure" and isinstance(doc, dict) else None,
+                 "group": self.path.split("/")[2] if self.path.startswith("/profilingGroups/") else None}
         if problems or sig_problems:
             entry.update(valid=False, problems=problems + sig_problems)
             st.record(entry)
