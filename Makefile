@@ -159,7 +159,7 @@ check: deps
 	$(Q)$(MAKE) --no-print-directory all tests
 	$(Q)scripts/run-tests
 
-tests: $(UNIT_BIN) $(WORKLOAD_BIN) all
+tests: $(UNIT_BIN) $(WORKLOAD_BIN) all $(BUILD)/lambda-layer.zip
 
 unit: $(UNIT_BIN)
 	$(Q)scripts/run-tests --unit-only
