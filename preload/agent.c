@@ -99,13 +99,9 @@ static void fill_metadata(struct cgprof__agent *a)
  * (ConfigureAgent's shouldProfile) nothing is sent. */
 static void deliver(struct cgprof__agent *a)
 {
-    static bool told;
-    if ((a->cfg.sinks & CGPROF_SINK_PYROSCOPE) && !told) {
-        told = true;
-        cgprof_warn("sink 'pyroscope' is not available in this build; profiles are "
-                    "kept in %s", a->cfg.output_dir);
-    }
-    bool to_file = (a->cfg.sinks & (CGPROF_SINK_FILE | CGPROF_SINK_PYROSCOPE)) != 0;
+    bool to_file = (a->cfg.sinks & CGPROF_SINK_FILE) != 0;
+    if ((a->cfg.sinks & CGPROF_SINK_PYROSCOPE) && cgprof_pyroscope_submit(&a->profile) != 0)
+        to_file = true;
     if (a->cfg.sinks & CGPROF_SINK_CODEGURU) {
         struct cgprof_uploader_agent_config ac;
         if (cgprof_uploader_agent_config(&ac) && !ac.should_profile)
@@ -276,7 +272,9 @@ static void *agent_main(void *arg)
         pthread_mutex_unlock(&a->work);
     }
     /* Pending uploads get what is left of the exit bound, then the spool. */
+    cgprof_pyroscope_stop_request(UPLOAD_FLUSH_MS);   /* both sinks flush at once */
     cgprof_uploader_stop(UPLOAD_FLUSH_MS);
+    cgprof_pyroscope_stop(UPLOAD_FLUSH_MS);
     pthread_mutex_lock(&a->lock);
     a->exited = true;
     pthread_cond_broadcast(&a->cond);
@@ -339,14 +337,17 @@ int cgprof__agent_start(void)
         cgprof_profile_cleanup(&a->profile);
         return rc;
     }
-    if (a->cfg.sinks & CGPROF_SINK_CODEGURU) {
+    if (a->cfg.sinks & (CGPROF_SINK_CODEGURU | CGPROF_SINK_PYROSCOPE))
         cgprof_uploader_set_thread_hook(cgprof_sampler_exclude_self);
+    if (a->cfg.sinks & CGPROF_SINK_CODEGURU)
         cgprof_uploader_start(&a->cfg);
-    }
+    if (a->cfg.sinks & CGPROF_SINK_PYROSCOPE)
+        cgprof_pyroscope_start(&a->cfg);
     rc = spawn(a);
     if (rc != 0) {
         cgprof_warn("cannot start the agent thread: %s", cgprof_strerror(rc));
         cgprof_uploader_stop(0);
+        cgprof_pyroscope_stop(0);
         cgprof_sampler_stop();
         cgprof_profile_cleanup(&a->profile);
     }

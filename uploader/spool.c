@@ -290,3 +290,68 @@ int cgprof__spool_count(const struct cgprof__spool *s)
     cgprof_free(f);
     return (int)n;
 }
+
+/* Tests: test/unit/uploader/test_spool.c, test/integration/cli_upload.sh */
+int cgprof_spool_drain(const char *dir,
+                       enum cgprof_spool_verdict (*fn)(void *ctx, const char *token,
+                                                       const void *gz, size_t len,
+                                                       unsigned index, unsigned total),
+                       void *ctx, unsigned *n_delivered, unsigned *n_rejected,
+                       unsigned *n_kept)
+{
+    struct cgprof__spool s;
+    unsigned d = 0, r = 0, k = 0;
+    memset(&s, 0, sizeof(s));
+    if (!dir || !fn || strlen(dir) >= sizeof(s.dir))
+        return CGPROF_EINVAL;
+    snprintf(s.dir, sizeof(s.dir), "%s", dir);
+    struct sp_file *f;
+    size_t n;
+    int rc = list(&s, &f, &n);
+    if (rc != 0)
+        return rc;
+    cgprof_free(f);
+    char last[sizeof(((struct cgprof__spool_entry *)0)->path)] = "";
+    unsigned index = 0;
+    for (;;) {
+        struct cgprof__spool_entry e;
+        rc = cgprof__spool_claim(&s, last, &e);
+        if (rc == CGPROF_ENOTFOUND) {
+            rc = 0;
+            break;
+        }
+        if (rc != 0)
+            break;
+        const char *base = strrchr(e.path, '/');
+        snprintf(last, sizeof(last), "%s", base ? base + 1 : e.path);
+        enum cgprof_spool_verdict v = fn(ctx, e.token, e.gz.data, e.gz.len, index++,
+                                         (unsigned)n);
+        if (v == CGPROF_SPOOL_DELIVERED || v == CGPROF_SPOOL_REJECTED) {
+            v == CGPROF_SPOOL_DELIVERED ? d++ : r++;
+            cgprof__spool_done(&e);
+            continue;
+        }
+        k++;
+        cgprof__spool_release(&e);
+        if (v == CGPROF_SPOOL_STOP)
+            break;      /* the rest stays in the spool, untried */
+    }
+    if (n_delivered)
+        *n_delivered = d;
+    if (n_rejected)
+        *n_rejected = r;
+    if (n_kept)
+        *n_kept = k;
+    return rc;
+}
+
+/* Tests: test/unit/uploader/test_spool.c */
+int cgprof_spool_count_dir(const char *dir)
+{
+    struct cgprof__spool s;
+    memset(&s, 0, sizeof(s));
+    if (!dir || strlen(dir) >= sizeof(s.dir))
+        return 0;
+    snprintf(s.dir, sizeof(s.dir), "%s", dir);
+    return cgprof__spool_count(&s);
+}

@@ -464,12 +464,17 @@ void cgprof_uploader_set_thread_hook(void (*fn)(void))
     thread_hook = fn;
 }
 
+void cgprof__uploader_thread_hook(void)
+{
+    if (thread_hook)
+        thread_hook();
+}
+
 static void *thread_main(void *arg)
 {
     struct uploader *u = arg;
     pthread_setname_np(pthread_self(), "cgprof-upload");
-    if (thread_hook)
-        thread_hook();
+    cgprof__uploader_thread_hook();
     int rc = thread_init(u);
     u->init_ok = rc == 0;
     if (rc != 0)
@@ -578,6 +583,11 @@ static create_fn real_create(void)
 
 static int spawn(struct uploader *u)
 {
+    return cgprof__uploader_spawn(thread_main, u);
+}
+
+int cgprof__uploader_spawn(void *(*fn)(void *), void *arg)
+{
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -585,7 +595,7 @@ static int spawn(struct uploader *u)
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     pthread_t t;
-    int rc = real_create()(&t, &attr, thread_main, u);
+    int rc = real_create()(&t, &attr, fn, arg);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
     return rc == 0 ? 0 : -rc;

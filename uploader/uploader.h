@@ -1,7 +1,10 @@
 /* uploader/: where finished profiles go. The file sink (the embedded
- * default) writes gzip'd CodeGuru JSON into a directory; the CodeGuru and
- * Pyroscope sinks, SigV4, HTTPS and the spool arrive with their issues.
- * Sinks never run on the sampling path. */
+ * default) writes gzip'd CodeGuru JSON into a directory; the CodeGuru sink
+ * (upload_thread.c) and the Pyroscope sink (pyroscope_thread.c) each run
+ * their own thread with retries and a disk spool, independent of each
+ * other. Also the pieces the `cgprof` command shares: signed CodeGuru
+ * control-plane requests, the credential chain, spool draining and
+ * Pyroscope ingest requests. Sinks never run on the sampling path. */
 #ifndef CGPROF_UPLOADER_H
 #define CGPROF_UPLOADER_H
 
@@ -10,6 +13,8 @@
 #include <stdint.h>
 
 #include "../profile/profile.h"
+
+struct cgprof_config;
 
 /* Writes p to dir as "<name>-<pid>-<YYYYmmddTHHMMSSZ>-<start_ms>.json.gz"
  * (name = p->group_name sanitized to [A-Za-z0-9_.-]) atomically: temp file
@@ -75,5 +80,96 @@ struct cgprof_uploader_stats {
     uint64_t submitted, delivered, spooled, spool_delivered, dropped, configure_calls;
 };
 void cgprof_uploader_get_stats(struct cgprof_uploader_stats *out);
+
+/* ---- the Pyroscope sink (pyroscope.c, pyroscope_thread.c) --------------- */
+
+/* Where and how to send: the endpoint without user info, the application
+ * name, "k=v;k=v" tags, basic-auth user/password (options win over the
+ * endpoint's user info), bearer token, tenant (X-Scope-OrgID). */
+struct cgprof_pyroscope_settings {
+    char endpoint[1024];
+    char app[256];
+    char tags[1024];
+    char user[256];
+    char password[256];         /* secret */
+    char token[2048];           /* secret */
+    char tenant[160];
+};
+
+/* Fills st from cfg (endpoint required); app = applicationName, else the
+ * profiling group name, else the program name. Returns 0 or CGPROF_EINVAL. */
+int cgprof_pyroscope_settings_init(struct cgprof_pyroscope_settings *st,
+                                   const struct cgprof_config *cfg);
+
+/* One ingest request: POST url (= endpoint base + target) with headers
+ * Content-Type, [Authorization], [X-Scope-OrgID: tenant] and body. */
+struct cgprof_pyroscope_request {
+    char target[4096];          /* /base/ingest?name=...&from=...&until=... */
+    char url[5200];
+    char content_type[96];      /* multipart/form-data; boundary=... */
+    char boundary[48];
+    struct cgprof_buf authorization;   /* "" or "Basic ..." / "Bearer ..." */
+    struct cgprof_buf body;     /* parts "profile" (gzip'd pprof) and
+                                   "sample_type_config" (JSON) */
+    uint64_t from, until;       /* Unix seconds */
+    unsigned sample_rate;       /* Hz (RUNNABLE weight) */
+};
+
+/* Builds the request for one stored profile (gzip'd CodeGuru JSON, as
+ * the spool and the file sink keep it): query name=APP{k=v,...} (percent-
+ * encoded), from/until (start rounded down, end up), spyName=cgprof,
+ * sampleRate, format=pprof. Returns 0, CGPROF_EINVAL, CGPROF_EJSON (or a
+ * gunzip error) for an unreadable profile, CGPROF_ENOMEM/ETOOBIG. rq is
+ * initialized in every case; call cgprof_pyroscope_request_cleanup. */
+int cgprof_pyroscope_build(const struct cgprof_pyroscope_settings *st, const void *gz_json,
+                           size_t len, struct cgprof_pyroscope_request *rq);
+void cgprof_pyroscope_request_cleanup(struct cgprof_pyroscope_request *rq);
+
+/* Starts the Pyroscope upload thread (cfg copied): submitted profiles are
+ * posted with up to 3 attempts (backoff as the CodeGuru sink); what cannot
+ * be delivered goes to <outputDir>/pyroscope/spool/<app>/ (gzip'd JSON,
+ * as the CodeGuru spool) and is retried with backoff, by this process or a
+ * later one, or shipped by `cgprof upload --sink pyroscope`. Runs apart
+ * from the CodeGuru sink: an outage of one never delays the other.
+ * Returns 0 or a negative error (logged). Idempotent; restarts itself in
+ * a forked child. Not signal-safe. */
+int cgprof_pyroscope_start(const struct cgprof_config *cfg);
+/* Encodes p (gzip'd JSON) on the caller's thread and queues it. Returns 0,
+ * CGPROF_EINVAL when the sink is not running, or an encoding error. */
+int cgprof_pyroscope_submit(const struct cgprof_profile *p);
+/* Asks the thread to stop: pending profiles get one last attempt until
+ * now + timeout_ms. Does not wait. */
+void cgprof_pyroscope_stop_request(unsigned timeout_ms);
+/* Stops (requesting it first with timeout_ms when not yet requested) and
+ * waits at most until the requested deadline; whatever is undelivered
+ * then is spooled. Safe to call when not started. */
+void cgprof_pyroscope_stop(unsigned timeout_ms);
+/* Counters (of the running sink, else of the last one stopped). */
+void cgprof_pyroscope_get_stats(struct cgprof_uploader_stats *out);
+
+/* ---- spool draining for `cgprof upload` (spool.c) ------------------------ */
+
+/* Outcome of one delivery attempt in cgprof_spool_drain's callback. */
+enum cgprof_spool_verdict {
+    CGPROF_SPOOL_DELIVERED,     /* delete the file */
+    CGPROF_SPOOL_REJECTED,      /* can never be accepted: delete it too */
+    CGPROF_SPOOL_KEEP,          /* keep it for later and go on */
+    CGPROF_SPOOL_STOP           /* keep it and stop (endpoint down) */
+};
+
+/* Sends every profile of one spool directory (files "<ms>-<token>.json.gz"),
+ * oldest first, each claimed with the same lock the agents use, so a
+ * profile is sent by one process only and deleted once delivered. fn gets
+ * the token (the CodeGuru profileToken) and the gzip'd JSON. *total gets
+ * the number of files found at the start (for progress). Returns 0 or a
+ * negative error (directory unreadable); counts in the *n_* outputs. */
+int cgprof_spool_drain(const char *dir,
+                       enum cgprof_spool_verdict (*fn)(void *ctx, const char *token,
+                                                       const void *gz, size_t len,
+                                                       unsigned index, unsigned total),
+                       void *ctx, unsigned *n_delivered, unsigned *n_rejected,
+                       unsigned *n_kept);
+/* Number of spooled profiles in dir. */
+int cgprof_spool_count_dir(const char *dir);
 
 #endif

@@ -436,6 +436,18 @@ struct cgprof_config;
 int cgprof__cg_apply_configuration(const char *json, size_t len, const struct cgprof_config *cfg,
                                    struct cgprof_uploader_agent_config *cur);
 
+/* ---- threads (upload_thread.c), shared with pyroscope_thread.c -------- */
+
+/* Starts fn(arg) on a detached thread with every signal blocked, through
+ * the C library's pthread_create (the preload interposes the symbol).
+ * Returns 0 or -errno. */
+int cgprof__uploader_spawn(void *(*fn)(void *), void *arg);
+/* Runs the hook of cgprof_uploader_set_thread_hook, if any: first thing on
+ * every upload thread. */
+void cgprof__uploader_thread_hook(void);
+
+#define CGPROF__PYROSCOPE_USER_AGENT "cgprof/0.1.0"
+
 /* ---- spool (spool.c) ---------------------------------------------------- */
 
 struct cgprof__spool {
