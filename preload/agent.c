@@ -25,6 +25,8 @@
 #define STATE_COUNTERS ((1u << CGPROF_COUNTER_BLOCKED) | (1u << CGPROF_COUNTER_WAITING) | \
                         (1u << CGPROF_COUNTER_TIMED_WAITING) | (1u << CGPROF_COUNTER_IDLE))
 
+static void heap_end(void);
+
 struct cgprof__agent cgprof__agent = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .cond = PTHREAD_COND_INITIALIZER,
@@ -218,6 +220,8 @@ static void *agent_main(void *arg)
             atomic_store(&a->idle, false);
         uint64_t now = cgprof_now_ns();
         if (stop) {
+            if (a->cfg.heap_summary_enabled)
+                cgprof_heap_snapshot(&a->profile);   /* the state at the end */
             roll(a);
             pthread_mutex_unlock(&a->work);
             break;
@@ -240,6 +244,8 @@ static void *agent_main(void *arg)
                                cgprof_uploader_agent_config(&acfg) && !acfg.should_profile;
             if (!service_off) {
                 cgprof_sampler_sample_states(&a->profile, a->cfg.max_stack_depth);
+                if (cgprof_heap_running())
+                    cgprof_heap_snapshot(&a->profile);
                 a->interval_state_ticks++;
                 atomic_store(&a->idle, false);
             }
@@ -249,6 +255,7 @@ static void *agent_main(void *arg)
             if (kill_switch_present(a)) {
                 cgprof_warn("kill switch %s found; profiling stopped", a->cfg.kill_switch_path);
                 a->kill_switch_hit = true;
+                heap_end();
                 cgprof_sampler_stop();
                 pthread_mutex_unlock(&a->work);
                 break;
@@ -259,6 +266,7 @@ static void *agent_main(void *arg)
             if (over_budget(a, now)) {
                 cgprof_warn("agent CPU use above cpuLimitPercent=%u%%; profiling stopped "
                             "after writing what was collected", a->cfg.cpu_limit_percent);
+                heap_end();
                 cgprof_sampler_stop();
                 roll(a);
                 pthread_mutex_unlock(&a->work);
@@ -309,6 +317,36 @@ static int spawn(struct cgprof__agent *a)
     return 0;
 }
 
+/* heapSummaryEnabled: detect which malloc the program gets, start the
+ * heap sampler and switch the malloc interposers to their sampling paths
+ * (only when they are the program's malloc). */
+static void heap_begin(struct cgprof__agent *a)
+{
+    static char allocator[64];
+    struct cgprof_heap_options ho = {
+        .interval_bytes = a->cfg.heap_sampling_interval_bytes,
+        .threshold_permille = a->cfg.heap_summary_threshold_permille,
+        .max_stack_depth = a->cfg.max_stack_depth,
+    };
+    cgprof__heap_detect(&ho, allocator, sizeof(allocator));
+    int rc = cgprof_heap_start(&ho);
+    if (rc != 0) {
+        cgprof_warn("cannot start the heap summary: %s", cgprof_strerror(rc));
+        return;
+    }
+    if (ho.tracked)
+        cgprof__heap_interpose(true);
+}
+
+/* Back to pass-through interposers; sampled entries stay in the set. */
+static void heap_end(void)
+{
+    if (!cgprof_heap_running())
+        return;
+    cgprof__heap_interpose(false);
+    cgprof_heap_stop();
+}
+
 int cgprof__agent_start(void)
 {
     struct cgprof__agent *a = &cgprof__agent;
@@ -337,6 +375,8 @@ int cgprof__agent_start(void)
         cgprof_profile_cleanup(&a->profile);
         return rc;
     }
+    if (a->cfg.heap_summary_enabled)
+        heap_begin(a);
     if (a->cfg.sinks & (CGPROF_SINK_CODEGURU | CGPROF_SINK_PYROSCOPE))
         cgprof_uploader_set_thread_hook(cgprof_sampler_exclude_self);
     if (a->cfg.sinks & CGPROF_SINK_CODEGURU)
@@ -348,6 +388,7 @@ int cgprof__agent_start(void)
         cgprof_warn("cannot start the agent thread: %s", cgprof_strerror(rc));
         cgprof_uploader_stop(0);
         cgprof_pyroscope_stop(0);
+        heap_end();
         cgprof_sampler_stop();
         cgprof_profile_cleanup(&a->profile);
     }
@@ -372,6 +413,7 @@ void cgprof__agent_stop(unsigned timeout_ms)
     struct cgprof__agent *a = &cgprof__agent;
     if (!a->thread_started)
         return;
+    heap_end();
     cgprof_sampler_stop();
     if (a->at_exit && nothing_to_flush(a))
         return;

@@ -134,6 +134,7 @@ void cgprof_sampler_atfork_child(void)
 {
     cgprof__threads_after_fork();
     cgprof__ring_reset();
+    cgprof_heap_atfork_child();
     samples_total = 0;
     captures_total = 0;
     unwind_errors = 0;
@@ -204,14 +205,21 @@ size_t cgprof_sampler_drain(struct cgprof_profile *p)
     size_t n = 0;
     bool refreshed = false;
     struct cgprof__sample *s;
-    /* Stacks first, then tails, so a tail finds its thread's last stack. */
-    for (int kind = CGPROF__SAMPLE_STACK; kind <= CGPROF__SAMPLE_TAIL; kind++) {
+    /* Stacks first, then tails, so a tail finds its thread's last stack;
+     * heap samples last (they only name allocation sites). */
+    for (int kind = CGPROF__SAMPLE_STACK; kind <= CGPROF__SAMPLE_HEAP; kind++) {
         unsigned cursor = 0;
         while ((s = cgprof__ring_next_ready(&cursor)) != NULL) {
             if (s->kind != kind)
                 continue;
             if (kind == CGPROF__SAMPLE_TAIL) {
                 n += aggregate_tail(s);
+            } else if (kind == CGPROF__SAMPLE_HEAP) {
+                if (!refreshed) {
+                    cgprof__modules_refresh(false);
+                    refreshed = true;
+                }
+                cgprof__heap_attribute(s);
             } else {
                 if (!refreshed) {
                     cgprof__modules_refresh(false);

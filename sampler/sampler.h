@@ -90,4 +90,76 @@ void cgprof_sampler_wake(void);
 /* The profile passed to drain was reset: forget node pointers into it. */
 void cgprof_sampler_forget_stacks(void);
 
+/* ---- heap sampling (heap.c) -------------------------------------------
+ * heapSummaryEnabled: the malloc family interposers (preload/interpose.c)
+ * call the hot-path helpers below; the agent drains heap samples with the
+ * CPU samples and takes a heap data point every sampling interval. */
+
+struct cgprof_heap_options {
+    uint64_t interval_bytes;      /* Poisson mean (heapSamplingIntervalBytes) */
+    unsigned threshold_permille;  /* heapSummaryThresholdPermille */
+    unsigned max_stack_depth;
+    const char *allocator;        /* "glibc" or the module providing malloc */
+    bool tracked;                 /* the program's malloc is our interposer */
+    bool allocator_stats;         /* mallinfo2 describes that allocator */
+};
+
+/* Maps the address set and filter (once, never unmapped) and starts
+ * sampling allocations; needs the sampler's ring (started here if not).
+ * Returns 0 or a negative error. */
+int cgprof_heap_start(const struct cgprof_heap_options *o);
+/* Stops sampling; frees keep working (they find nothing). */
+void cgprof_heap_stop(void);
+bool cgprof_heap_running(void);
+void cgprof_heap_get_stats(uint64_t *samples, uint64_t *lost, size_t *live);
+
+/* Per-thread state of the hot path; initial-exec TLS, so reading it never
+ * allocates (a preloaded library's TLS is static). */
+struct cgprof__heap_tls {
+    int64_t budget;               /* bytes until the next sample point */
+    uint64_t rng;
+    uintptr_t stack_lo, stack_hi; /* known stack bounds of this thread */
+    pid_t tid, bounds_tid;
+    bool init, busy;
+};
+extern __thread struct cgprof__heap_tls cgprof__heap_tls __attribute__((tls_model("initial-exec")));
+extern uint16_t *cgprof__heap_filter;
+#define CGPROF__HEAP_FILTER_BITS 16
+#define CGPROF__HEAP_SET_BITS 15
+
+/* Hot path, after a successful allocation of n bytes: true when the
+ * Poisson countdown ran out and cgprof_heap_sample_sigsafe must run. */
+static inline bool cgprof_heap_due(size_t n)
+{
+    return (cgprof__heap_tls.budget -= (int64_t)n) <= 0;
+}
+
+static inline size_t cgprof__heap_filter_index(const void *p)
+{
+    return (size_t)((((uintptr_t)p >> 4) * 0x9e3779b97f4a7c15ull) >> (64 - CGPROF__HEAP_FILTER_BITS));
+}
+
+/* Hot path of free: false means p is certainly not a sampled allocation
+ * (one load, one branch). */
+static inline bool cgprof_heap_maybe_sampled(const void *p)
+{
+    const uint16_t *f = __atomic_load_n(&cgprof__heap_filter, __ATOMIC_ACQUIRE);
+    return f && __atomic_load_n(&f[cgprof__heap_filter_index(p)], __ATOMIC_RELAXED) != 0;
+}
+
+/* Async-signal-safe, lock-free: the countdown ran out for allocation p of
+ * n bytes: records it (stack and live-set entry) unless this thread is
+ * the profiler's own or already inside the heap sampler, and draws the
+ * next gap. Leaves errno as it was. */
+void cgprof_heap_sample_sigsafe(void *p, size_t n);
+/* Async-signal-safe, lock-free: p is being freed; forgets it if it was
+ * sampled. Must run before the real free. True when it was. */
+bool cgprof_heap_forget_sigsafe(const void *p);
+
+/* Agent thread: one heap data point (capacity, used, RSS, live estimate
+ * per allocation site) into p. Returns 0 or CGPROF_ENOMEM. */
+int cgprof_heap_snapshot(struct cgprof_profile *p);
+/* fork child: pending samples are gone with the ring. */
+void cgprof_heap_atfork_child(void);
+
 #endif

@@ -67,7 +67,7 @@ enum { CGPROF__SLOT_FREE = 0, CGPROF__SLOT_WRITING = 1, CGPROF__SLOT_READY = 2 }
 
 /* A slot holds a stack, or a thread's unsampled tail at its exit: periods
  * that ran out after its last signal, added to its last stack. */
-enum { CGPROF__SAMPLE_STACK = 0, CGPROF__SAMPLE_TAIL = 1 };
+enum { CGPROF__SAMPLE_STACK = 0, CGPROF__SAMPLE_TAIL = 1, CGPROF__SAMPLE_HEAP = 2 };
 
 struct cgprof__sample {
     int kind;
@@ -76,6 +76,8 @@ struct cgprof__sample {
      * above the kernel's HZ one signal stands for several periods. */
     uint32_t weight;
     uint64_t regs[CGPROF__NREGS];
+    /* CGPROF__SAMPLE_HEAP: the sampled allocation (heap.c). */
+    uint64_t heap_addr, heap_size, heap_serial;
     uint64_t stack_start;       /* address of stack[0] in the sampled thread */
     uint32_t stack_len;
     unsigned char stack[CGPROF__STACK_COPY];
@@ -164,6 +166,28 @@ void cgprof__threads_rearm_all(int signo);
 void cgprof__threads_disarm_all(void);
 void cgprof__threads_after_fork(void);
 void cgprof__threads_stats(unsigned *live, uint64_t *seen);
+
+/* Async-signal-safe, lock-free: the registered stack bounds of thread
+ * tid, false when unknown. */
+bool cgprof__threads_bounds_sigsafe(pid_t tid, uintptr_t *lo, uintptr_t *hi);
+
+/* ---- heap sampling (heap.c) -------------------------------------------- */
+
+/* Agent thread: unwinds a CGPROF__SAMPLE_HEAP sample and gives the live
+ * allocation its site. */
+void cgprof__heap_attribute(const struct cgprof__sample *s);
+/* Total capacity: the smallest of the cgroup memory limit, RLIMIT_AS,
+ * RLIMIT_DATA and physical memory. */
+uint64_t cgprof__heap_capacity(void);
+/* Pieces exposed for the unit tests. */
+double cgprof__heap_ln(double u);
+double cgprof__heap_one_minus_exp_neg(double x);
+void cgprof__heap_estimate(uint64_t size, uint64_t iv, double *bytes, double *objects);
+int64_t cgprof__heap_next_gap(uint64_t *rng, uint64_t iv);
+int cgprof__heap_set_init(void);
+bool cgprof__heap_set_insert_sigsafe(uint64_t addr, uint64_t size, uint64_t serial, uint32_t site);
+bool cgprof__heap_set_remove_sigsafe(uint64_t addr);
+size_t cgprof__heap_set_count(void);
 
 /* ---- signal handling (signal.c) ---------------------------------------- */
 

@@ -549,6 +549,26 @@ bool cgprof__threads_stack_bounds(pid_t tid, uintptr_t *lo, uintptr_t *hi)
     return ok;
 }
 
+/* Async-signal-safe: a lock-free scan (the heap sampler's allocation path
+ * may run in a signal handler that interrupted a holder of table_lock).
+ * Only the thread itself writes its bounds, so reading its own is safe.
+ * Tests: test/unit/sampler/test_heap.c */
+bool cgprof__threads_bounds_sigsafe(pid_t tid, uintptr_t *lo, uintptr_t *hi)
+{
+    unsigned high = __atomic_load_n(&table_high, __ATOMIC_ACQUIRE);
+    for (unsigned i = 0; i < high && i < CGPROF__MAX_THREADS; i++) {
+        if (atomic_load_explicit(&table[i].tid, memory_order_acquire) != tid)
+            continue;
+        uintptr_t l = table[i].stack_lo, h = table[i].stack_hi;
+        if (l >= h)
+            return false;
+        *lo = l;
+        *hi = h;
+        return true;
+    }
+    return false;
+}
+
 bool cgprof__threads_is_own(pid_t tid)
 {
     if (tid == agent_tid)
