@@ -5,8 +5,8 @@
  * cannot deliver to <outputDir>/pyroscope/spool/<app>/ (spool.c) and
  * drains that spool with backoff. It shares nothing with the CodeGuru
  * thread (upload_thread.c) but the helpers, so one backend's outage never
- * holds up the other. Stopping gives pending profiles a bounded last try
- * and spools the rest. */
+ * holds up the other. Stopping writes pending profiles to the spool at
+ * once (the process may end first), then gives them a bounded last try. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -551,6 +551,10 @@ void cgprof_pyroscope_stop_request(unsigned timeout_ms)
         if (!s->stop) {
             s->stop = true;
             s->deadline_ns = cgprof_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+            /* Disk first: the process may end before the last try does
+             * (exit bound); a profile delivered now has its copy removed. */
+            for (struct pitem *it = s->head; it; it = it->next)
+                spool_item_locked(s, it);
         }
         pthread_cond_broadcast(&s->cond);
         pthread_mutex_unlock(&s->lock);
