@@ -20,7 +20,9 @@
 #define IDLE_WAIT_MS 100
 #define MAINTAIN_MS 1000
 #define BUDGET_CHECK_MS 1000
-#define KILL_SWITCH_CHECK_MS 60000
+/* The official agents look for the kill switch at most once a minute; a
+ * stat() a second is cheap, and stops a misbehaving profiler sooner. */
+#define KILL_SWITCH_CHECK_MS 1000
 #define UPLOAD_FLUSH_MS 1500     /* within the 2 s exit bound */
 #define STATE_COUNTERS ((1u << CGPROF_COUNTER_BLOCKED) | (1u << CGPROF_COUNTER_WAITING) | \
                         (1u << CGPROF_COUNTER_TIMED_WAITING) | (1u << CGPROF_COUNTER_IDLE))
@@ -253,10 +255,13 @@ static void *agent_main(void *arg)
         if (now - last_kill >= KILL_SWITCH_CHECK_MS * 1000000ull) {
             last_kill = now;
             if (kill_switch_present(a)) {
-                cgprof_warn("kill switch %s found; profiling stopped", a->cfg.kill_switch_path);
+                cgprof_warn("kill switch %s found; profiling stopped (what was "
+                            "collected is kept)", a->cfg.kill_switch_path);
                 a->kill_switch_hit = true;
                 heap_end();
                 cgprof_sampler_stop();
+                a->interval_samples += cgprof_sampler_drain(&a->profile);
+                roll(a);
                 pthread_mutex_unlock(&a->work);
                 break;
             }
