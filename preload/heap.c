@@ -51,6 +51,9 @@ static struct allocator real;   /* resolved once */
 static struct allocator fast;   /* = real while tracking is off, NULLs while on */
 static _Atomic bool resolved, tracking;
 static __thread bool resolving __attribute__((tls_model("initial-exec")));
+/* cgprof__heap_detect's probe: did the program's malloc reach ours? */
+static __thread bool probing __attribute__((tls_model("initial-exec")));
+static __thread bool probe_seen __attribute__((tls_model("initial-exec")));
 
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 #define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
@@ -185,6 +188,8 @@ __attribute__((noinline)) static void *malloc_slow(size_t n)
 {
     if (!resolve())
         return boot_alloc(n, 16);
+    if (probing)
+        probe_seen = true;
     void *p = LOAD(real.malloc)(n);
     note(p, n);
     return p;
@@ -411,7 +416,23 @@ void cgprof__heap_detect(struct cgprof_heap_options *o, char *name, size_t n)
         snprintf(name, n, "%s", rm && dladdr(rm, &di) ? base_name(di.dli_fname) : "unknown");
     o->allocator = name;
     o->allocator_stats = glibc;
+    /* Call the malloc the program binds to and see whether it reaches
+     * ours: comparing addresses is not enough, since a non-PIE program
+     * that takes malloc's address owns a canonical PLT entry for it. */
     o->tracked = first == self;
+    if (first && !o->tracked) {
+        void *(*pm)(size_t);
+        memcpy(&pm, &first, sizeof(pm));
+        STORE(fast.malloc, NULL);
+        probing = true;
+        probe_seen = false;
+        void *x = pm(24);
+        probing = false;
+        if (!LOAD(tracking))
+            STORE(fast.malloc, real.malloc);
+        free(x);
+        o->tracked = probe_seen;
+    }
     if (!o->tracked) {
         const char *who = first && dladdr(first, &di) ? base_name(di.dli_fname) : "unknown";
         cgprof_info("heap summary: the program's malloc comes from %s, ahead of ours, so "

@@ -539,6 +539,127 @@ static int json_recommendations(struct cgprof_buf *b, const struct cgprof_profil
     return rc;
 }
 
+static int cmp_site_avg(const void *a, const void *b)
+{
+    const struct cgprof_heap_site *x = *(const struct cgprof_heap_site *const *)a;
+    const struct cgprof_heap_site *y = *(const struct cgprof_heap_site *const *)b;
+    double u = cgprof_heap_site_avg_bytes(x), v = cgprof_heap_site_avg_bytes(y);
+    return u > v ? -1 : u < v;
+}
+
+/* The heap summary of the merged profile, or null: the data points, the
+ * average and peak used space, and the sites heaviest first (frames root
+ * first, averages over the points where each was recorded, incomplete as
+ * the console marks it). Tests: test/unit/report/test_html.c */
+static int json_heap(struct cgprof_buf *b, const struct cgprof_profile *p)
+{
+    const struct cgprof_heap_summary *h = &p->heap;
+    if (!h->present)
+        return cgprof_buf_appends(b, "null");
+    double used = 0, rss = 0;
+    uint64_t cap = 0;
+    for (size_t i = 0; i < h->npoints; i++) {
+        used += (double)h->points[i].used;
+        rss += (double)h->points[i].rss;
+        cap = h->points[i].capacity ? h->points[i].capacity : cap;
+    }
+    if (h->npoints) {
+        used /= (double)h->npoints;
+        rss /= (double)h->npoints;
+    }
+    const struct cgprof_heap_site **order = cgprof_calloc(h->nsites + 1, sizeof(*order));
+    if (!order)
+        return CGPROF_ENOMEM;
+    for (size_t i = 0; i < h->nsites; i++)
+        order[i] = &h->sites[i];
+    if (h->nsites > 1)
+        qsort(order, h->nsites, sizeof(*order), cmp_site_avg);
+    int rc = cgprof_buf_appends(b, "{\"allocator\":");
+    if (rc == 0)
+        rc = json_str(b, h->allocator);
+    if (rc == 0)
+        rc = cgprof_buf_printf(b, ",\"tracked\":%s,\"incomplete\":%s,\"interval_bytes\":",
+                               h->tracked ? "true" : "false", h->incomplete ? "true" : "false");
+    if (rc == 0)
+        rc = json_u64(b, h->interval_bytes);
+    if (rc == 0)
+        rc = cgprof_buf_printf(b, ",\"threshold_permille\":%u,\"snapshots\":", h->threshold_permille);
+    if (rc == 0)
+        rc = json_u64(b, h->snapshots);
+    if (rc == 0)
+        rc = json_key(b, "samples", 0);
+    if (rc == 0)
+        rc = json_u64(b, h->samples);
+    if (rc == 0)
+        rc = json_key(b, "lost", 0);
+    if (rc == 0)
+        rc = json_u64(b, h->lost);
+    if (rc == 0)
+        rc = json_key(b, "capacity", 0);
+    if (rc == 0)
+        rc = json_u64(b, cap);
+    if (rc == 0)
+        rc = json_key(b, "avg_used", 0);
+    if (rc == 0)
+        rc = json_num(b, used);
+    if (rc == 0)
+        rc = json_key(b, "peak_used", 0);
+    if (rc == 0)
+        rc = json_u64(b, h->peak_used);
+    if (rc == 0)
+        rc = json_key(b, "avg_rss", 0);
+    if (rc == 0)
+        rc = json_num(b, rss);
+    if (rc == 0)
+        rc = json_key(b, "peak_rss", 0);
+    if (rc == 0)
+        rc = json_u64(b, h->peak_rss);
+    if (rc == 0)
+        rc = cgprof_buf_appends(b, ",\"series\":[");
+    for (size_t i = 0; rc == 0 && i < h->npoints; i++) {
+        const struct cgprof_heap_point *pt = &h->points[i];
+        rc = cgprof_buf_printf(b, "%s[%llu,%llu,%llu,%llu,%llu]", i ? "," : "",
+                               (unsigned long long)pt->time_ms, (unsigned long long)pt->capacity,
+                               (unsigned long long)pt->used, (unsigned long long)pt->rss,
+                               (unsigned long long)pt->sampled);
+    }
+    if (rc == 0)
+        rc = cgprof_buf_appends(b, "],\"sites\":[");
+    for (size_t i = 0; rc == 0 && i < h->nsites; i++) {
+        const struct cgprof_heap_site *st = order[i];
+        rc = cgprof_buf_appends(b, i ? ",{\"frames\":[" : "{\"frames\":[");
+        for (size_t k = 0; rc == 0 && k < st->nframes; k++) {
+            if (k)
+                rc = cgprof_buf_append(b, ",", 1);
+            if (rc == 0)
+                rc = json_str(b, st->frames[k]);
+        }
+        if (rc == 0)
+            rc = cgprof_buf_appends(b, "],\"avg_bytes\":");
+        if (rc == 0)
+            rc = json_num(b, cgprof_heap_site_avg_bytes(st));
+        if (rc == 0)
+            rc = json_key(b, "avg_objects", 0);
+        if (rc == 0)
+            rc = json_num(b, cgprof_heap_site_avg_objects(st));
+        if (rc == 0)
+            rc = json_key(b, "peak_bytes", 0);
+        if (rc == 0)
+            rc = json_num(b, st->peak_bytes);
+        if (rc == 0)
+            rc = json_key(b, "points", 0);
+        if (rc == 0)
+            rc = json_u64(b, st->points);
+        if (rc == 0)
+            rc = cgprof_buf_printf(b, ",\"incomplete\":%s}",
+                                   cgprof_heap_site_incomplete(h, st) ? "true" : "false");
+    }
+    if (rc == 0)
+        rc = cgprof_buf_appends(b, "]}");
+    cgprof_free(order);
+    return rc;
+}
+
 /* Tests: test/unit/report/test_html.c */
 int cgprof_report_html_data(const struct cgprof_report_selection *sel,
                             const struct cgprof_report_html_opts *o,
@@ -605,11 +726,13 @@ int cgprof_report_html_data(const struct cgprof_report_selection *sel,
         rc = json_key(out, "recommendations", 0);
     if (rc == 0)
         rc = json_recommendations(out, &sel->merged, price);
-    /* Heap summary: the profile model carries no heap figures yet; when it
-     * does (heapSummaryEnabled:true), write them here as an object of
-     * {"label": value} pairs and the Summary view lists them. */
+    /* Heap summary (heapSummaryEnabled:true), else null. */
     if (rc == 0)
-        rc = cgprof_buf_appends(out, ",\"heap\":null}");
+        rc = json_key(out, "heap", 0);
+    if (rc == 0)
+        rc = json_heap(out, &sel->merged);
+    if (rc == 0)
+        rc = cgprof_buf_append(out, "}", 1);
     names_cleanup(&t);
     if (rc != 0) {
         out->len = len0;

@@ -207,7 +207,13 @@ int cgprof_report_html(const struct cgprof_report_selection *sel,
  * as columns: "nodes" N, "parent"[N] (-1 for the root at index 0), "name"[N]
  * (index into strings, -1 for the root) and "counts":{COUNTER:[N self
  * counts]} for each counter with samples. Nodes are in pre-order with
- * children sorted by name, so parent[i] < i. Returns as cgprof_report_html. */
+ * children sorted by name, so parent[i] < i. "heap" is null without a heap
+ * summary, else {allocator, tracked, incomplete, interval_bytes,
+ * threshold_permille, snapshots, samples, lost, capacity, avg_used,
+ * peak_used, avg_rss, peak_rss, series:[[time_ms, capacity, used, rss,
+ * sampled live]...], sites:[{frames:[root..leaf], avg_bytes, avg_objects,
+ * peak_bytes, points, incomplete}...] heaviest first}. Returns as
+ * cgprof_report_html. */
 int cgprof_report_html_data(const struct cgprof_report_selection *sel,
                             const struct cgprof_report_html_opts *o,
                             struct cgprof_buf *out);

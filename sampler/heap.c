@@ -25,6 +25,7 @@
 #include <malloc.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -591,14 +592,66 @@ static void find_self_text(void)
     }
 }
 
-/* Agent thread: unwinds a heap sample and gives its set entry a site. */
+/* Heap samples wait here, out of the ring, until the next data point:
+ * draining the ring then costs a copy of the live stack bytes, and the
+ * many samples whose allocation is freed before their turn (churn) are
+ * never unwound. Bounded by PENDING_MAX_BYTES (past it they are unwound
+ * at once). Agent thread only. */
+#define PENDING_MAX_BYTES (8u << 20)
+struct pending {
+    struct pending *next;
+    size_t bytes;
+    struct cgprof__sample s;    /* only stack[0..stack_len) is allocated */
+};
+static struct pending *pending_head, **pending_tail = &pending_head;
+static size_t pending_bytes;
+
+static void attribute_now(const struct cgprof__sample *s, struct heap_entry *e);
+
+static void pending_run(void)
+{
+    struct pending *p = pending_head;
+    pending_head = NULL;
+    pending_tail = &pending_head;
+    pending_bytes = 0;
+    while (p) {
+        struct pending *next = p->next;
+        struct heap_entry *e = set_find(p->s.heap_addr, p->s.heap_serial);
+        if (e)
+            attribute_now(&p->s, e);
+        cgprof_free(p);
+        p = next;
+    }
+}
+
+/* Agent thread: a drained heap sample (its ring slot is released right
+ * after): queued for attribution, or dropped when already freed. */
 void cgprof__heap_attribute(const struct cgprof__sample *s)
 {
-    if (!s->heap_addr)
-        return;
-    struct heap_entry *e = set_find(s->heap_addr, s->heap_serial);
-    if (!e)
+    if (!s->heap_addr || !set_find(s->heap_addr, s->heap_serial))
         return;                 /* already freed: no live contribution */
+    size_t len = s->stack_len <= CGPROF__STACK_COPY ? s->stack_len : CGPROF__STACK_COPY;
+    size_t bytes = offsetof(struct pending, s) + offsetof(struct cgprof__sample, stack) + len;
+    if (pending_bytes + bytes > PENDING_MAX_BYTES)
+        pending_run();
+    struct pending *p = cgprof_malloc(bytes);
+    if (!p) {
+        struct heap_entry *e = set_find(s->heap_addr, s->heap_serial);
+        if (e)
+            attribute_now(s, e);
+        return;
+    }
+    memcpy(&p->s, s, offsetof(struct cgprof__sample, stack) + len);
+    p->next = NULL;
+    p->bytes = bytes;
+    *pending_tail = p;
+    pending_tail = &p->next;
+    pending_bytes += bytes;
+}
+
+/* Unwinds a heap sample and gives its set entry a site. */
+static void attribute_now(const struct cgprof__sample *s, struct heap_entry *e)
+{
     bool complete;
     size_t n = cgprof__unwind(s, pcs, MAX_FRAMES, &complete);
     size_t cut = 0;
@@ -744,6 +797,8 @@ int cgprof_heap_snapshot(struct cgprof_profile *p)
 {
     if (!started || !set)
         return 0;
+    cgprof__modules_refresh(false);
+    pending_run();
     uint64_t iv = atomic_load(&interval);
     for (uint32_t id = 1; id <= nsites; id++) {
         sites[id].bytes = sites[id].objects = 0;
@@ -789,15 +844,10 @@ int cgprof_heap_snapshot(struct cgprof_profile *p)
     }
     double threshold = (double)pt.capacity * opts.threshold_permille / 1000.0;
     int rc = 0;
-    bool refreshed = false;
     for (uint32_t id = 1; rc == 0 && id <= nsites; id++) {
         struct site *s = &sites[id];
         if (!s->used || s->bytes <= 0 || s->bytes < threshold)
             continue;
-        if (!refreshed) {
-            cgprof__modules_refresh(false);
-            refreshed = true;
-        }
         size_t k = 0;
         for (uint32_t i = 0; i < s->n; i++) {
             const char *name = cgprof__modules_frame_name(s->pcs[s->n - 1 - i]);

@@ -201,6 +201,54 @@ START_TEST(test_html_data_totals_and_frames_match_profile)
 }
 END_TEST
 
+/* The heap summary: figures, data points and sites heaviest first, with
+ * averages over each site's points and the incomplete-data mark. */
+START_TEST(test_html_data_heap_summary)
+{
+    struct cgprof_buf page;
+    add(&sel.merged, STACKS[0].stack, STACKS[0].c, STACKS[0].n);
+    static const char *const small[] = { "app:main", "app:small" };
+    static const char *const big[] = { "app:main", "app:big<&>" };
+    sel.merged.heap.tracked = true;
+    sel.merged.heap.interval_bytes = 524288;
+    snprintf(sel.merged.heap.allocator, sizeof(sel.merged.heap.allocator), "glibc");
+    for (int i = 0; i < 4; i++) {
+        struct cgprof_heap_point pt = { 1000u + 1000u * (unsigned)i, 1u << 30,
+                                        (uint64_t)(10 + i) << 20, 50u << 20, 9u << 20 };
+        ck_assert_int_eq(cgprof_profile_heap_add_point(&sel.merged, &pt), 0);
+        ck_assert_int_eq(cgprof_profile_heap_add_site(&sel.merged, big, 2, 8.0 * (1 << 20), 100), 0);
+        if (i >= 2)
+            ck_assert_int_eq(cgprof_profile_heap_add_site(&sel.merged, small, 2, 1 << 20, 10 + i), 0);
+    }
+    json_t *d = page_data(NULL, &page);
+    const json_t *h = json_object_get(d, "heap");
+    ck_assert(json_is_object(h));
+    ck_assert_str_eq(json_string_value(json_object_get(h, "allocator")), "glibc");
+    ck_assert(json_is_true(json_object_get(h, "tracked")));
+    ck_assert_int_eq(json_integer_value(json_object_get(h, "snapshots")), 4);
+    ck_assert_int_eq(json_integer_value(json_object_get(h, "capacity")), 1 << 30);
+    ck_assert_double_eq_tol(json_number_value(json_object_get(h, "avg_used")), 11.5 * (1 << 20), 1e-3);
+    ck_assert_int_eq(json_integer_value(json_object_get(h, "peak_used")), 13 << 20);
+    const json_t *series = json_object_get(h, "series");
+    ck_assert_uint_eq(json_array_size(series), 4);
+    ck_assert_int_eq(json_integer_value(json_array_get(json_array_get(series, 3), 2)), 13 << 20);
+    const json_t *sites = json_object_get(h, "sites");
+    ck_assert_uint_eq(json_array_size(sites), 2);
+    const json_t *s0 = json_array_get(sites, 0), *s1 = json_array_get(sites, 1);
+    const json_t *f0 = json_object_get(s0, "frames");
+    ck_assert_str_eq(json_string_value(json_array_get(f0, 1)), "app:big<&>");
+    ck_assert_double_eq_tol(json_number_value(json_object_get(s0, "avg_bytes")), 8.0 * (1 << 20), 1e-6);
+    ck_assert(json_is_false(json_object_get(s0, "incomplete")));
+    ck_assert_double_eq_tol(json_number_value(json_object_get(s1, "avg_objects")), 12.5, 1e-9);
+    ck_assert_int_eq(json_integer_value(json_object_get(s1, "points")), 2);
+    ck_assert(json_is_true(json_object_get(s1, "incomplete")));
+    /* Escaped for the <script> element. */
+    ck_assert_ptr_null(strstr(page.data, "big<&>"));
+    json_decref(d);
+    cgprof_buf_cleanup(&page);
+}
+END_TEST
+
 START_TEST(test_html_data_preorder_sorted_children_and_strings)
 {
     struct cgprof_buf page;
@@ -368,6 +416,7 @@ static Suite *suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_html_data_totals_and_frames_match_profile);
     tcase_add_test(tc, test_html_data_preorder_sorted_children_and_strings);
+    tcase_add_test(tc, test_html_data_heap_summary);
     tcase_add_test(tc, test_html_names_escaped_for_script_and_utf8);
     tcase_add_test(tc, test_html_baseline_and_options);
     tcase_add_test(tc, test_html_empty_profile);
