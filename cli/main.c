@@ -1,7 +1,8 @@
 /* The `cgprof` command: dispatches `cgprof <command> [options]` to one
  * cmd_<name>.c per subcommand, and holds `help` plus the error and output
- * helpers they share. Subcommands to come (run, upload, groups, profile,
- * recommendations, permissions) add a file and one row to `commands`. */
+ * helpers they share. The control-plane commands (groups, permissions,
+ * profile, recommendations, upload) share aws.c; a new command adds a file
+ * and one row to `commands`. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,7 +18,13 @@ static const struct cgprof__cli_command cmd_help = {
 };
 
 static const struct cgprof__cli_command *const commands[] = {
+    &cgprof__cli_cmd_run,
     &cgprof__cli_cmd_report,
+    &cgprof__cli_cmd_upload,
+    &cgprof__cli_cmd_groups,
+    &cgprof__cli_cmd_permissions,
+    &cgprof__cli_cmd_profile,
+    &cgprof__cli_cmd_recommendations,
     &cgprof__cli_cmd_version,
     &cmd_help,
 };
@@ -37,7 +44,9 @@ int cgprof__cli_usage(const char *cmd, const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "; see 'cgprof help%s%s'\n", cmd ? " " : "", cmd ? cmd : "");
+    /* "groups create" -> the manual of "groups". */
+    int first = cmd ? (int)strcspn(cmd, " ") : 0;
+    fprintf(stderr, "; see 'cgprof help%s%.*s'\n", cmd ? " " : "", first, cmd ? cmd : "");
     return CGPROF_CLI_USAGE;
 }
 
@@ -80,17 +89,21 @@ static void overview(FILE *out)
           "DESCRIPTION\n"
           "    Programs started with LD_PRELOAD=libcgprof.so are sampled and their\n"
           "    profiles stored (locally by default) or sent to Amazon CodeGuru\n"
-          "    Profiler. The cgprof command works with those profiles.\n"
+          "    Profiler or Pyroscope. The cgprof command runs programs under the\n"
+          "    profiler, reports on stored profiles, ships spooled ones and\n"
+          "    manages CodeGuru profiling groups.\n"
           "\n"
           "COMMANDS\n", out);
     for (size_t i = 0; i < CGPROF_ARRAY_SIZE(commands); i++)
-        fprintf(out, "    %-10s %s\n", commands[i]->name, commands[i]->summary);
+        fprintf(out, "    %-16s %s\n", commands[i]->name, commands[i]->summary);
     fputs("\n"
           "    Every command accepts --help.\n"
           "\n"
           "EXAMPLES\n"
+          "    cgprof run -- ./myapp\n"
           "    LD_PRELOAD=/usr/local/lib/libcgprof.so ./myapp\n"
           "    cgprof report\n"
+          "    cgprof groups create my-app --region eu-west-1\n"
           "    cgprof help report\n"
           "\n"
           "EXIT STATUS\n"

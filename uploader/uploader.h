@@ -81,6 +81,74 @@ struct cgprof_uploader_stats {
 };
 void cgprof_uploader_get_stats(struct cgprof_uploader_stats *out);
 
+/* ---- CodeGuru control-plane requests for `cgprof` (control.c) ---------- */
+
+/* AWS credentials for the command: the same chain as the agent (env,
+ * web identity, shared files with profile, container, IMDSv2). */
+struct cgprof_aws_session;
+/* profile: the shared-files profile ("" or NULL = AWS_PROFILE, else
+ * default); region: for signing and STS. NULL on OOM. */
+struct cgprof_aws_session *cgprof_aws_session_new(const char *profile, const char *region,
+                                                  const char *ca_bundle);
+void cgprof_aws_session_free(struct cgprof_aws_session *s);
+/* The provider of the current credentials ("environment", ...), or "none". */
+const char *cgprof_aws_session_source(const struct cgprof_aws_session *s);
+/* Forgets cached credentials (after an expired-token answer). */
+void cgprof_aws_session_invalidate(struct cgprof_aws_session *s);
+
+/* The endpoint as the agent resolves it: explicit_url, else
+ * AWS_ENDPOINT_URL_CODEGURUPROFILER, AWS_ENDPOINT_URL, else the regional
+ * https://codeguru-profiler.REGION.amazonaws.com(.cn). 0 or CGPROF_EINVAL. */
+int cgprof_codeguru_endpoint(const char *explicit_url, const char *region, char *out, size_t n);
+
+/* One REST call of the service model (botocore codeguruprofiler
+ * 2019-07-18): path and query already URI-encoded, query parameters in
+ * the order they are sent. */
+struct cgprof_cg_call {
+    const char *method;         /* "GET", "POST", "PUT", "DELETE" */
+    const char *path;           /* "/profilingGroups/NAME" (below the endpoint's path) */
+    const char *query;          /* "a=b&c=d" or NULL */
+    const char *accept;         /* Accept header (GetProfile) or NULL */
+    const char *content_type;   /* with a body; NULL = application/json */
+    const void *body;           /* NULL: no body and no Content-Type */
+    size_t len;
+};
+
+#define CGPROF_CG_MAX_HEADERS 10
+
+/* A signed request: url to send to, headers "Name: value" in botocore's
+ * order ([Content-Type], [Accept], User-Agent, X-Amz-Date,
+ * [X-Amz-Security-Token], Authorization, amz-sdk-invocation-id,
+ * amz-sdk-request); the transport adds Host and Content-Length. */
+struct cgprof_cg_signed {
+    char url[4096];
+    char *headers[CGPROF_CG_MAX_HEADERS];   /* owned */
+    size_t nheaders;
+    char signature[65];
+    struct cgprof_buf canonical;            /* the canonical request */
+};
+
+/* Signs call for endpoint at epoch_s as attempt (1-based) of the logical
+ * call invocation_id, with credentials from s (region = s's). Returns 0,
+ * CGPROF_EAUTH (no credentials; the chain has logged why), CGPROF_EINVAL
+ * or CGPROF_ENOMEM/ETOOBIG. r is initialized in every case; call
+ * cgprof_cg_signed_cleanup. */
+int cgprof_cg_sign(struct cgprof_cg_signed *r, const char *endpoint,
+                   const struct cgprof_cg_call *call, struct cgprof_aws_session *s,
+                   uint64_t epoch_s, const char *invocation_id, unsigned attempt);
+void cgprof_cg_signed_cleanup(struct cgprof_cg_signed *r);
+
+/* Appends s percent-encoded as SigV4 and botocore encode URI parts (RFC
+ * 3986 unreserved kept; '/' kept when keep_slash). */
+int cgprof_uri_encode(struct cgprof_buf *out, const char *s, bool keep_slash);
+/* The error code and message of a failed response, as botocore reads
+ * them (x-amzn-errortype before ':', else the body's code/__type). */
+void cgprof_cg_error(const char *body, size_t len, const char *errortype_header, char *code,
+                     size_t n, char *msg, size_t msg_n);
+/* botocore's standard retry mode: retryable failures and backoff. */
+bool cgprof_retryable(int transport_rc, int status, const char *error_code);
+unsigned cgprof_retry_backoff_ms(unsigned attempt, double r);
+
 /* ---- the Pyroscope sink (pyroscope.c, pyroscope_thread.c) --------------- */
 
 /* Where and how to send: the endpoint without user info, the application

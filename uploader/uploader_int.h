@@ -447,6 +447,7 @@ int cgprof__uploader_spawn(void *(*fn)(void *), void *arg);
 void cgprof__uploader_thread_hook(void);
 
 #define CGPROF__PYROSCOPE_USER_AGENT "cgprof/0.1.0"
+#define CGPROF__CLI_USER_AGENT "cgprof/0.1.0 ua/2.1 os/linux lang/c md/cli cfg/retry-mode#standard"
 
 /* ---- spool (spool.c) ---------------------------------------------------- */
 

@@ -1,0 +1,272 @@
+/* `cgprof run [--options '...'] -- cmd...`: runs a command under the
+ * preload (LD_PRELOAD = the libcgprof.so next to this binary, or the
+ * installed one, or $CGPROF_LIB) and, when it ends, prints where its
+ * profiles went and a `cgprof report` summary of them, or writes the HTML
+ * report. The command's exit status becomes ours. Dispatch is in main.c. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../config/config.h"
+#include "../report/report.h"
+#include "cli_int.h"
+
+static const char *getenv_fn(const char *k)
+{
+    return getenv(k);
+}
+
+static void help(FILE *out)
+{
+    fputs("NAME\n"
+          "    cgprof run - run a command under the profiler and summarize it\n"
+          "\n"
+          "SYNOPSIS\n"
+          "    cgprof run [--options OPTIONS] [--output-dir DIR] [--html FILE]\n"
+          "               [--top N] [--no-report] [--] COMMAND [ARG]...\n"
+          "\n"
+          "DESCRIPTION\n"
+          "    Runs COMMAND with LD_PRELOAD=libcgprof.so (added in front of an\n"
+          "    existing LD_PRELOAD) and CGPROF_OPTIONS=OPTIONS, waits for it,\n"
+          "    then prints on standard error where its profiles are and the\n"
+          "    heaviest functions (`cgprof report --format top` of the profiles\n"
+          "    this run wrote), or writes the HTML report with --html. The\n"
+          "    command's standard output is left alone.\n"
+          "\n"
+          "    The library is $CGPROF_LIB when set, else libcgprof.so next to\n"
+          "    this cgprof (a build directory), else PREFIX/lib/libcgprof.so for\n"
+          "    PREFIX/bin/cgprof, else /usr/local/lib or /usr/lib. Statically\n"
+          "    linked commands ignore LD_PRELOAD and cannot be profiled this way.\n"
+          "\n"
+          "OPTIONS\n"
+          "    --options OPTIONS\n"
+          "        The agent's option string (README \"Options\"), such as\n"
+          "        cpuSamplingHz:500,reportingIntervalMs:10000 or\n"
+          "        sink:codeguru,profilingGroupName:my-app. Default: the\n"
+          "        environment's CGPROF_OPTIONS.\n"
+          "    --output-dir DIR\n"
+          "        Where the file sink writes (outputDir). Default: outputDir of\n"
+          "        OPTIONS, else the agents' default directory.\n"
+          "    --html FILE\n"
+          "        Write the HTML report of this run's profiles to FILE and print\n"
+          "        its path.\n"
+          "    --top N\n"
+          "        Rows of the summary (default 10).\n"
+          "    --no-report\n"
+          "        Only print where the profiles are.\n"
+          "    -h, --help\n"
+          "        Print this help.\n"
+          "\n"
+          "EXAMPLES\n"
+          "    cgprof run -- ./myapp --serve\n"
+          "    cgprof run --options cpuSamplingHz:1000 --html report.html -- make -j2\n"
+          "\n"
+          "EXIT STATUS\n"
+          "    The command's exit status (128+N when signal N ended it), 127 when\n"
+          "    it cannot be started, 1 when libcgprof.so is not found, 2 usage\n"
+          "    error.\n", out);
+}
+
+static bool readable(const char *p)
+{
+    return access(p, R_OK) == 0;
+}
+
+static int find_lib(char *out, size_t n)
+{
+    const char *e = getenv("CGPROF_LIB");
+    if (e && *e) {
+        if (!readable(e))
+            return cgprof__cli_fail("CGPROF_LIB=%s is not readable", e);
+        snprintf(out, n, "%s", e);
+        return CGPROF_CLI_OK;
+    }
+    char exe[PATH_MAX - 32];   /* room for the suffixes below */
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (len > 0) {
+        exe[len] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(out, n, "%s/libcgprof.so", exe);
+            if (readable(out))
+                return CGPROF_CLI_OK;
+            snprintf(out, n, "%s/../lib/libcgprof.so", exe);
+            char real[PATH_MAX];
+            if (readable(out) && realpath(out, real)) {
+                snprintf(out, n, "%s", real);
+                return CGPROF_CLI_OK;
+            }
+        }
+    }
+    static const char *const sys[] = { "/usr/local/lib/libcgprof.so", "/usr/lib/libcgprof.so" };
+    for (size_t i = 0; i < CGPROF_ARRAY_SIZE(sys); i++)
+        if (readable(sys[i])) {
+            snprintf(out, n, "%s", sys[i]);
+            return CGPROF_CLI_OK;
+        }
+    return cgprof__cli_fail("libcgprof.so not found (next to cgprof, in ../lib, /usr/local/lib "
+                            "or /usr/lib); set CGPROF_LIB");
+}
+
+/* Summary of the profiles this run wrote to dir (start_ms on). */
+static void summarize(const char *dir, uint64_t start_ms, const char *html, size_t top,
+                      bool report)
+{
+    struct cgprof_report_selection sel;
+    struct cgprof_report_filter f = { .from_ms = start_ms, .to_ms = 0, .group = NULL };
+    const char *paths[] = { dir };
+    char err[512] = "", from[40];
+    cgprof_report_format_time(start_ms, from, sizeof(from));
+    int rc = cgprof_report_select(&sel, paths, 1, &f, err, sizeof(err));
+    if (rc != 0) {
+        fprintf(stderr, "cgprof: no profile of this run in %s (%s)\n", dir, err);
+        cgprof_report_selection_cleanup(&sel);
+        return;
+    }
+    fprintf(stderr, "cgprof: %zu profile(s) of this run in %s\n", sel.nprofiles, dir);
+    struct cgprof_buf out;
+    cgprof_buf_init(&out, (size_t)1 << 30);
+    if (html) {
+        if (cgprof_report_html(&sel, NULL, &out) == 0 &&
+            cgprof__cli_write(html, &out) == CGPROF_CLI_OK)
+            fprintf(stderr, "cgprof: report written to %s\n", html);
+    } else if (report &&
+               cgprof_report_top_text(&sel, CGPROF_REPORT_MASK_CPU, top, &out) == 0) {
+        fwrite(out.data, 1, out.len, stderr);
+    }
+    fprintf(stderr, "cgprof: more with: cgprof report %s --from %s [-o report.html]\n", dir,
+            from);
+    cgprof_buf_cleanup(&out);
+    cgprof_report_selection_cleanup(&sel);
+}
+
+static int run(int argc, char **argv)
+{
+    const char *options = getenv("CGPROF_OPTIONS"), *outdir = NULL, *html = NULL;
+    size_t top = 10;
+    bool report = true;
+    static const struct option lo[] = {
+        { "options", required_argument, NULL, 'O' },
+        { "output-dir", required_argument, NULL, 'd' },
+        { "html", required_argument, NULL, 'H' },
+        { "top", required_argument, NULL, 'n' },
+        { "no-report", no_argument, NULL, 'N' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    optind = 1;
+    opterr = 0;
+    int c;
+    /* '+': stop at the command, so its own options stay its own. */
+    while ((c = getopt_long(argc, argv, "+:h", lo, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            help(stdout);
+            return CGPROF_CLI_OK;
+        case 'O':
+            options = optarg;
+            break;
+        case 'd':
+            if (optarg[0] != '/')
+                return cgprof__cli_usage("run", "--output-dir needs an absolute path");
+            outdir = optarg;
+            break;
+        case 'H':
+            html = optarg;
+            break;
+        case 'n': {
+            char *end;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (*end || !*optarg || v == 0 || v > 100000)
+                return cgprof__cli_usage("run", "--top needs a positive number");
+            top = v;
+            break;
+        }
+        case 'N':
+            report = false;
+            break;
+        case ':':
+            return cgprof__cli_usage("run", "%s needs a value", argv[optind - 1]);
+        default:
+            return cgprof__cli_usage("run", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc)
+        return cgprof__cli_usage("run", "missing COMMAND (cgprof run [options] -- COMMAND...)");
+    char lib[PATH_MAX];
+    int ret = find_lib(lib, sizeof(lib));
+    if (ret != CGPROF_CLI_OK)
+        return ret;
+
+    /* The options the child gets, and what they mean for the summary. */
+    struct cgprof_buf opts;
+    cgprof_buf_init(&opts, 16384);
+    if (options && *options)
+        cgprof_buf_appends(&opts, options);
+    if (outdir)
+        cgprof_buf_printf(&opts, "%soutputDir:%s", opts.len ? "," : "", outdir);
+    struct cgprof_config cfg;
+    int lrc = cgprof_config_load(&cfg, opts.data ? opts.data : "", getenv_fn);
+    if (lrc == CGPROF_EINVAL) {
+        cgprof_buf_cleanup(&opts);
+        return cgprof__cli_usage("run", "the options are not valid (see above)");
+    }
+    char preload[PATH_MAX * 2];
+    const char *old = getenv("LD_PRELOAD");
+    snprintf(preload, sizeof(preload), "%s%s%s", lib, old && *old ? ":" : "", old ? old : "");
+
+    uint64_t start_ms = cgprof_epoch_ms();
+    struct sigaction ign = { .sa_handler = SIG_IGN }, oint, oquit;
+    sigemptyset(&ign.sa_mask);
+    sigaction(SIGINT, &ign, &oint);
+    sigaction(SIGQUIT, &ign, &oquit);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        sigaction(SIGINT, &oint, NULL);
+        sigaction(SIGQUIT, &oquit, NULL);
+        setenv("LD_PRELOAD", preload, 1);
+        if (opts.len)
+            setenv("CGPROF_OPTIONS", opts.data, 1);
+        execvp(argv[optind], argv + optind);
+        fprintf(stderr, "cgprof: cannot run %s: %s\n", argv[optind], strerror(errno));
+        _exit(127);
+    }
+    int status = 0;
+    if (pid < 0) {
+        ret = cgprof__cli_fail("cannot start %s: %s", argv[optind], strerror(errno));
+    } else {
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+            ;
+        ret = WIFEXITED(status) ? WEXITSTATUS(status)
+              : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : CGPROF_CLI_ERROR;
+    }
+    sigaction(SIGINT, &oint, NULL);
+    sigaction(SIGQUIT, &oquit, NULL);
+    if (pid > 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 127)) {
+        if (lrc == CGPROF_EDISABLED)
+            fprintf(stderr, "cgprof: profiling was disabled by the options\n");
+        if (cfg.sinks & CGPROF_SINK_CODEGURU)
+            fprintf(stderr, "cgprof: profiles went to CodeGuru Profiler group %s (%s); "
+                    "get them with: cgprof profile get %s --from -1h --to now\n",
+                    cfg.profiling_group_name, cfg.region[0] ? cfg.region : "default region",
+                    cfg.profiling_group_name);
+        if (cfg.sinks & CGPROF_SINK_PYROSCOPE)
+            fprintf(stderr, "cgprof: profiles went to Pyroscope at %s\n", cfg.endpoint);
+        if (cfg.sinks & CGPROF_SINK_FILE)
+            summarize(cfg.output_dir, start_ms, html, top, report);
+    }
+    cgprof_buf_cleanup(&opts);
+    return ret;
+}
+
+const struct cgprof__cli_command cgprof__cli_cmd_run = {
+    "run", "run a command under the profiler, then summarize its profiles", help, run
+};
