@@ -1,8 +1,10 @@
 /* Unit tests for uploader/spool.c: names carry the profileToken, writes
  * are atomic, claims are exclusive (flock) and ordered oldest first,
  * delivered files are deleted and released ones kept, the size and age
- * caps drop the oldest with a log line, and an unwritable directory is an
- * error, not a crash. */
+ * caps drop the oldest with a log line, an unwritable directory is an
+ * error, not a crash, and cgprof_spool_drain (for `cgprof upload`) visits
+ * each file once, oldest first, deleting delivered and rejected ones,
+ * keeping the rest, and skipping files another process holds. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -141,6 +143,70 @@ START_TEST(test_spool_unwritable)
 }
 END_TEST
 
+struct drain_log {
+    char tokens[8][64];
+    unsigned n;
+    enum cgprof_spool_verdict answer[8];
+    unsigned last_total;
+};
+
+static enum cgprof_spool_verdict drain_cb(void *ctx, const char *token, const void *gz,
+                                          size_t len, unsigned index, unsigned total)
+{
+    struct drain_log *l = ctx;
+    ck_assert_uint_lt(l->n, 8);
+    ck_assert_uint_eq(index, l->n);
+    ck_assert_uint_eq(len, 4);
+    ck_assert_mem_eq(gz, "data", 4);
+    snprintf(l->tokens[l->n], sizeof(l->tokens[0]), "%s", token);
+    l->last_total = total;
+    return l->answer[l->n++];
+}
+
+START_TEST(test_spool_drain)
+{
+    const char *out = cgprof_test_tmpdir();
+    struct cgprof__spool s;
+    ck_assert_int_eq(cgprof__spool_init(&s, out, "G", 1 << 20, 3600000), 0);
+    const char *toks[] = { "tok-a", "tok-b", "tok-c", "tok-d" };
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(cgprof__spool_put(&s, toks[i], "data", 4, NULL, 0), 0);
+        usleep(2000);   /* distinct epoch-ms prefixes: a stable order */
+    }
+    /* Another process holds tok-b: skipped, left alone. */
+    struct cgprof__spool_entry held;
+    ck_assert_int_eq(cgprof__spool_claim(&s, "", &held), 0);
+    ck_assert_str_eq(held.token, "tok-a");
+    struct drain_log l = { .answer = { CGPROF_SPOOL_DELIVERED, CGPROF_SPOOL_REJECTED,
+                                       CGPROF_SPOOL_KEEP } };
+    unsigned d = 9, r = 9, k = 9;
+    ck_assert_int_eq(cgprof_spool_drain(s.dir, drain_cb, &l, &d, &r, &k), 0);
+    ck_assert_uint_eq(l.n, 3);
+    ck_assert_str_eq(l.tokens[0], "tok-b");
+    ck_assert_str_eq(l.tokens[1], "tok-c");
+    ck_assert_str_eq(l.tokens[2], "tok-d");
+    ck_assert_uint_eq(l.last_total, 4);
+    ck_assert_uint_eq(d, 1);
+    ck_assert_uint_eq(r, 1);
+    ck_assert_uint_eq(k, 1);
+    ck_assert_int_eq(cgprof_spool_count_dir(s.dir), 2);     /* tok-a (held), tok-d (kept) */
+    cgprof__spool_release(&held);
+    /* STOP ends the walk and keeps the rest. */
+    struct drain_log l2 = { .answer = { CGPROF_SPOOL_STOP } };
+    ck_assert_int_eq(cgprof_spool_drain(s.dir, drain_cb, &l2, &d, &r, &k), 0);
+    ck_assert_uint_eq(l2.n, 1);
+    ck_assert_str_eq(l2.tokens[0], "tok-a");
+    ck_assert_uint_eq(d + r, 0);
+    ck_assert_int_eq(cgprof_spool_count_dir(s.dir), 2);
+    /* A missing directory is an empty spool; bad arguments are errors. */
+    char none[600];
+    snprintf(none, sizeof(none), "%s/none", out);
+    ck_assert_int_eq(cgprof_spool_drain(none, drain_cb, &l2, &d, &r, &k), 0);
+    ck_assert_uint_eq(d + r + k, 0);
+    ck_assert_int_eq(cgprof_spool_drain(NULL, drain_cb, &l2, NULL, NULL, NULL), CGPROF_EINVAL);
+}
+END_TEST
+
 static Suite *spool_suite(void)
 {
     Suite *s = suite_create("uploader");
@@ -148,6 +214,7 @@ static Suite *spool_suite(void)
     tcase_add_test(tc, test_spool_put_claim_done);
     tcase_add_test(tc, test_spool_caps_drop_oldest);
     tcase_add_test(tc, test_spool_unwritable);
+    tcase_add_test(tc, test_spool_drain);
     suite_add_tcase(s, tc);
     return s;
 }
