@@ -56,15 +56,18 @@ int cgprof__ring_wake_fd(void)
     return atomic_load(&wake_fd);
 }
 
+/* Read first, then clear the flag: the other order loses a wake-up for
+ * good when a handler sets the flag and writes between the two (the read
+ * then eats its write, and the flag, still set, stops every later one). */
 void cgprof__ring_wake_clear(void)
 {
     uint64_t v;
     int fd = atomic_load(&wake_fd);
-    atomic_store(&wake_pending, false);
     if (fd >= 0) {
         ssize_t r = read(fd, &v, sizeof(v));
         (void)r;
     }
+    atomic_store(&wake_pending, false);
 }
 
 /* Async-signal-safe. */
