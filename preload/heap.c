@@ -49,6 +49,7 @@ extern void *__libc_pvalloc(size_t);
 
 static struct allocator real;   /* resolved once */
 static struct allocator fast;   /* = real while tracking is off, NULLs while on */
+static struct allocator track;  /* = real while tracking is on, NULLs while off */
 static _Atomic bool resolved, tracking;
 static __thread bool resolving __attribute__((tls_model("initial-exec")));
 /* cgprof__heap_detect's probe: did the program's malloc reach ours? */
@@ -162,7 +163,12 @@ void cgprof__heap_interpose(bool on)
     if (on)
         atomic_store(&tracking, true);
     bool r = atomic_load_explicit(&resolved, memory_order_acquire) || resolve();
-    bool pass = !on && r;
+    bool pass = !on && r, tr = on && r;
+    /* malloc and free have an inlined tracking path (the others go
+     * through their slow paths): track holds their real functions. */
+    STORE(track.malloc, tr ? real.malloc : NULL);
+    STORE(track.free, tr ? real.free : NULL);
+    STORE(track.calloc, tr ? real.calloc : NULL);
     STORE(fast.malloc, pass ? real.malloc : NULL);
     STORE(fast.free, pass ? real.free : NULL);
     STORE(fast.calloc, pass ? real.calloc : NULL);
@@ -200,7 +206,13 @@ CGPROF_EXPORT void *malloc(size_t n)
     void *(*f)(size_t) = LOAD(fast.malloc);
     if (LIKELY(f))
         return f(n);
-    return malloc_slow(n);
+    f = LOAD(track.malloc);
+    if (!f)
+        return malloc_slow(n);
+    void *p = f(n);
+    if (__builtin_expect(cgprof_heap_due(n), 0) && p)
+        cgprof_heap_sample_sigsafe(p, n);
+    return p;
 }
 
 /* The address of our own malloc, whichever malloc the program binds to. */
@@ -220,6 +232,13 @@ CGPROF_EXPORT void free(void *p)
 {
     void (*f)(void *) = LOAD(fast.free);
     if (LIKELY(f && !in_boot(p))) {
+        f(p);
+        return;
+    }
+    f = LOAD(track.free);
+    if (LIKELY(f && !in_boot(p))) {
+        if (__builtin_expect(cgprof_heap_maybe_sampled(p), 0))
+            cgprof_heap_forget_sigsafe(p);
         f(p);
         return;
     }
@@ -245,7 +264,14 @@ CGPROF_EXPORT void *calloc(size_t a, size_t b)
     void *(*f)(size_t, size_t) = LOAD(fast.calloc);
     if (LIKELY(f))
         return f(a, b);
-    return calloc_slow(a, b);
+    f = LOAD(track.calloc);
+    size_t n;
+    if (!f || __builtin_mul_overflow(a, b, &n))
+        return calloc_slow(a, b);
+    void *p = f(a, b);
+    if (__builtin_expect(cgprof_heap_due(n), 0) && p)
+        cgprof_heap_sample_sigsafe(p, n);
+    return p;
 }
 
 __attribute__((noinline)) static void *realloc_slow(void *p, size_t n)
@@ -423,11 +449,14 @@ void cgprof__heap_detect(struct cgprof_heap_options *o, char *name, size_t n)
     if (first && !o->tracked) {
         void *(*pm)(size_t);
         memcpy(&pm, &first, sizeof(pm));
+        void *(*saved)(size_t) = LOAD(track.malloc);
         STORE(fast.malloc, NULL);
+        STORE(track.malloc, NULL);
         probing = true;
         probe_seen = false;
         void *x = pm(24);
         probing = false;
+        STORE(track.malloc, saved);
         if (!LOAD(tracking))
             STORE(fast.malloc, real.malloc);
         free(x);

@@ -421,7 +421,7 @@ static void record_sigsafe(struct cgprof__heap_tls *t, void *p, size_t n, pid_t 
     s->heap_addr = addr;
     s->heap_size = n;
     s->heap_serial = serial;
-    cgprof__ring_publish_sigsafe(s);
+    cgprof__ring_publish_sigsafe(s);   /* wakes the agent when half full */
 }
 
 /* Async-signal-safe (lock-free). The countdown of cgprof_heap_due() ran
