@@ -164,7 +164,11 @@ enum cgprof__config_kind {
     X(PYROSCOPE_TENANT, "pyroscopeTenant", NULL, "none", CGPROF__KIND_TENANT,  \
       pyroscope_tenant, 0, 0,                                                  \
       "tenant id of a multi-tenant Pyroscope, sent as `X-Scope-OrgID`: 1 to " \
-      "150 letters, digits or ``!-_.*'()``")
+      "150 letters, digits or ``!-_.*'()``")                                  \
+    X(SERVER_ADDRESS, "serverAddress", NULL, "none", CGPROF__KIND_URL,          \
+      endpoint, 0, 0,                                                          \
+      "the Pyroscope server URL, as Pyroscope's own agents name it; the same " \
+      "setting as `endpoint`")
 
 enum cgprof__config_opt {
 #define CGPROF__OPT_ENUM(id, key, env, def, kind, field, min, max, help) \

@@ -250,8 +250,8 @@ static int resolve_sinks(struct cgprof_config *cfg, uint64_t failed, env_lookup 
         }
     }
     if ((cfg->sinks & CGPROF_SINK_PYROSCOPE) && !cfg->endpoint[0] &&
-        !(failed & CGPROF__BIT(ENDPOINT))) {
-        cgprof_error("sink 'pyroscope' needs endpoint (the Pyroscope server URL); "
+        !(failed & (CGPROF__BIT(ENDPOINT) | CGPROF__BIT(SERVER_ADDRESS)))) {
+        cgprof_error("sink 'pyroscope' needs serverAddress or endpoint (the Pyroscope server URL); "
                      "profiling stays off");
         ret = CGPROF_EINVAL;
     }

@@ -19,7 +19,7 @@ static const char *const required_keys[] = {
     "cpuLimitPercent", "memoryLimitMb", "profileChildren", "uploadGzip", "maxOutputMb",
     "cpuEngine", "heapSamplingIntervalBytes", "heapSummaryThresholdPermille",
     "applicationName", "tags", "pyroscopeUser", "pyroscopePassword", "pyroscopeToken",
-    "pyroscopeTenant",
+    "pyroscopeTenant", "serverAddress",
 };
 
 START_TEST(test_config_options_shape)
