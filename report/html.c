@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "report.h"
+#include "report_int.h"
 
 /* The template, embedded at build time (the Makefile makes html.o depend
  * on the file). The assembler resolves the path from the directory make
@@ -168,19 +169,10 @@ struct names {
     size_t mask;
 };
 
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
 
 static size_t slot_of(const struct names *t, const char *s)
 {
-    size_t i = (size_t)hash_str(s) & t->mask;
+    size_t i = (size_t)cgprof__report_hash_str(s) & t->mask;
     while (t->slots[i] != NULL && t->slots[i] != s && strcmp(t->slots[i], s) != 0)
         i = (i + 1) & t->mask;
     return i;

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "report.h"
+#include "report_int.h"
 
 int cgprof_report_counter_mask(const char *name, unsigned *mask)
 {
@@ -71,9 +72,10 @@ struct name_map {
     size_t mask;
 };
 
-static uint64_t hash_str(const char *s)
+/* FNV-1a of a NUL-terminated name; shared with html.c. */
+uint64_t cgprof__report_hash_str(const char *s)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    uint64_t h = 1469598103934665603ull;
     for (; *s; s++) {
         h ^= (unsigned char)*s;
         h *= 1099511628211ull;
@@ -84,7 +86,7 @@ static uint64_t hash_str(const char *s)
 /* Returns the row index for name, adding a zeroed row when new. */
 static size_t row_for(struct name_map *m, struct cgprof_report_top *t, const char *name)
 {
-    size_t i = (size_t)hash_str(name) & m->mask;
+    size_t i = (size_t)cgprof__report_hash_str(name) & m->mask;
     while (m->slots[i] != 0) {
         size_t r = m->slots[i] - 1;
         if (t->rows[r].name == name || strcmp(t->rows[r].name, name) == 0)
