@@ -26,6 +26,31 @@
 #include "../sampler/sampler.h"
 #include "preload_int.h"
 
+#ifdef CGPROF_UNIT_TEST
+/* Unit tests run under AddressSanitizer, which owns malloc: there the
+ * interposers are compiled under other names instead of replacing it. */
+#define malloc cgprof__ut_malloc
+#define free cgprof__ut_free
+#define calloc cgprof__ut_calloc
+#define realloc cgprof__ut_realloc
+#define reallocarray cgprof__ut_reallocarray
+#define posix_memalign cgprof__ut_posix_memalign
+#define aligned_alloc cgprof__ut_aligned_alloc
+#define memalign cgprof__ut_memalign
+#define valloc cgprof__ut_valloc
+#define pvalloc cgprof__ut_pvalloc
+void *malloc(size_t n);
+void free(void *p);
+void *calloc(size_t a, size_t b);
+void *realloc(void *p, size_t n);
+void *reallocarray(void *p, size_t a, size_t b);
+int posix_memalign(void **out, size_t align, size_t n);
+void *aligned_alloc(size_t align, size_t n);
+void *memalign(size_t align, size_t n);
+void *valloc(size_t n);
+void *pvalloc(size_t n);
+#endif
+
 struct allocator {
     void *(*malloc)(size_t);
     void (*free)(void *);
@@ -216,8 +241,13 @@ CGPROF_EXPORT void *malloc(size_t n)
 }
 
 /* The address of our own malloc, whichever malloc the program binds to. */
+#ifdef CGPROF_UNIT_TEST
+extern __typeof(malloc) cgprof__self_malloc
+    __attribute__((alias("cgprof__ut_malloc"), visibility("hidden"), copy(malloc)));
+#else
 extern __typeof(malloc) cgprof__self_malloc
     __attribute__((alias("malloc"), visibility("hidden"), copy(malloc)));
+#endif
 
 __attribute__((noinline)) static void free_slow(void *p)
 {
