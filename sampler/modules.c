@@ -74,9 +74,9 @@ static bool to_file_offset(const struct cgprof__module *m, uint64_t addr, size_t
     uint64_t v = addr - m->bias;
     for (unsigned i = 0; i < m->nseg; i++) {
         const struct segment *s = &m->seg[i];
-        if (v >= s->vaddr && v + len <= s->vaddr + s->filesz) {
+        if (v >= s->vaddr && v - s->vaddr <= s->filesz && s->filesz - (v - s->vaddr) >= len) {
             uint64_t o = s->offset + (v - s->vaddr);
-            if (o + len > m->image_len)
+            if (o > m->image_len || m->image_len - o < len)
                 return false;
             *off = (size_t)o;
             return true;

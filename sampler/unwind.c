@@ -82,7 +82,9 @@ static int access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val,
     const struct cgprof__sample *s = arg;
     if (write)
         return -UNW_EINVAL;
-    if (addr >= s->stack_start && addr + sizeof(*val) <= s->stack_start + s->stack_len) {
+    /* Overflow-safe: the unwinder asks for garbage addresses such as -8. */
+    if (addr >= s->stack_start && addr - s->stack_start <= s->stack_len &&
+        s->stack_len - (addr - s->stack_start) >= sizeof(*val)) {
         memcpy(val, s->stack + (addr - s->stack_start), sizeof(*val));
         return 0;
     }
