@@ -285,45 +285,7 @@ size_t cgprof__heap_set_count(void)
 
 /* ---- capture on the allocating thread ------------------------------------ */
 
-/* Async-signal-safe. Stack copy that AddressSanitizer must not check
- * (stacks hold redzones by design) in the unit tests. */
-#ifdef __SANITIZE_ADDRESS__
-__attribute__((no_sanitize("address")))
-static void copy_stack_sigsafe(void *dst, const void *src, size_t len)
-{
-    const volatile unsigned char *s = src;
-    unsigned char *d = dst;
-    for (size_t i = 0; i < len; i++)
-        d[i] = s[i];
-}
-#else
-static void copy_stack_sigsafe(void *dst, const void *src, size_t len)
-{
-    memcpy(dst, src, len);
-}
-#endif
 
-/* Async-signal-safe. Copies from a stack of unknown bounds, stopping at
- * the first unmapped page (process_vm_readv fails softly there). */
-static size_t copy_unknown_sigsafe(void *dst, uintptr_t from, size_t len)
-{
-    struct iovec local = { dst, len };
-    struct iovec remote[CGPROF__STACK_COPY / 4096 + 1];
-    size_t n = 0, off = 0;
-    while (off < len && n < CGPROF_ARRAY_SIZE(remote)) {
-        uintptr_t a = from + off;
-        size_t chunk = 4096 - (a & 4095);
-        if (chunk > len - off)
-            chunk = len - off;
-        remote[n].iov_base = (void *)a;
-        remote[n].iov_len = chunk;
-        n++;
-        off += chunk;
-    }
-    ssize_t got = syscall(SYS_process_vm_readv, (long)getpid(), &local, 1UL, remote,
-                          (unsigned long)n, 0UL);
-    return got > 0 ? (size_t)got : 0;
-}
 
 /* Async-signal-safe. Fills s with this thread's registers at this point
  * (libunwind's x86_64 numbering) and its live stack. The registers are
@@ -372,9 +334,9 @@ __attribute__((noinline)) static void capture_sigsafe(struct cgprof__sample *s,
         len = t->stack_hi - sp;
         if (len > CGPROF__STACK_COPY)
             len = CGPROF__STACK_COPY;
-        copy_stack_sigsafe(s->stack, (const void *)sp, len);
+        cgprof__copy_stack_sigsafe(s->stack, (const void *)sp, len);
     } else {
-        len = copy_unknown_sigsafe(s->stack, sp, CGPROF__STACK_COPY);
+        len = cgprof__copy_unknown_sigsafe(s->stack, sp, CGPROF__STACK_COPY);
     }
     s->stack_len = (uint32_t)len;
 }

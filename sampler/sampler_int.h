@@ -191,6 +191,13 @@ size_t cgprof__heap_set_count(void);
 
 /* ---- signal handling (signal.c) ---------------------------------------- */
 
+/* Async-signal-safe: copies live stack (unchecked under ASan: stacks hold
+ * redzones by design); shared with the heap sampler. */
+void cgprof__copy_stack_sigsafe(void *dst, const void *src, size_t len);
+/* Async-signal-safe: copies from memory of unknown bounds, stopping at the
+ * first unmapped page; returns the bytes copied. */
+size_t cgprof__copy_unknown_sigsafe(void *dst, uintptr_t from, size_t len);
+
 /* Picks and installs the handler; returns the signal number or -errno. */
 int cgprof__signal_install(void);
 int cgprof__signal_current(void);

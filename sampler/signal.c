@@ -23,7 +23,7 @@ static struct sigaction previous[_NSIG];   /* what was there before us */
 /* Async-signal-safe. Copies [from, from+len) of our own address space into
  * dst, stopping at the first unmapped page; returns the bytes copied. Used
  * when the thread's stack bounds are unknown. */
-static size_t copy_unknown_sigsafe(void *dst, uintptr_t from, size_t len)
+size_t cgprof__copy_unknown_sigsafe(void *dst, uintptr_t from, size_t len)
 {
     struct iovec local = { dst, len };
     struct iovec remote[CGPROF__STACK_COPY / 4096 + 1];
@@ -47,7 +47,7 @@ static size_t copy_unknown_sigsafe(void *dst, uintptr_t from, size_t len)
  * tests) the copy must not be checked: stacks hold redzones by design. */
 #ifdef __SANITIZE_ADDRESS__
 __attribute__((no_sanitize("address")))
-static void copy_stack_sigsafe(void *dst, const void *src, size_t len)
+void cgprof__copy_stack_sigsafe(void *dst, const void *src, size_t len)
 {
     const volatile unsigned char *s = src;
     unsigned char *d = dst;
@@ -55,7 +55,7 @@ static void copy_stack_sigsafe(void *dst, const void *src, size_t len)
         d[i] = s[i];
 }
 #else
-static void copy_stack_sigsafe(void *dst, const void *src, size_t len)
+void cgprof__copy_stack_sigsafe(void *dst, const void *src, size_t len)
 {
     memcpy(dst, src, len);
 }
@@ -101,9 +101,9 @@ static void capture_sigsafe(const ucontext_t *uc, const struct cgprof__thread *t
         len = hi - sp;
         if (len > CGPROF__STACK_COPY)
             len = CGPROF__STACK_COPY;
-        copy_stack_sigsafe(s->stack, (const void *)sp, len);
+        cgprof__copy_stack_sigsafe(s->stack, (const void *)sp, len);
     } else {
-        len = copy_unknown_sigsafe(s->stack, sp, CGPROF__STACK_COPY);
+        len = cgprof__copy_unknown_sigsafe(s->stack, sp, CGPROF__STACK_COPY);
     }
     s->stack_len = (uint32_t)len;
     cgprof__ring_publish_sigsafe(s);
