@@ -2,7 +2,7 @@
  * default) writes gzip'd CodeGuru JSON into a directory; the CodeGuru sink
  * (upload_thread.c) and the Pyroscope sink (pyroscope_thread.c) each run
  * their own thread with retries and a disk spool, independent of each
- * other. Also the pieces the `cgprof` command shares: signed CodeGuru
+ * other, on one engine (sink_thread.c). Also the pieces the `cgprof` command shares: signed CodeGuru
  * control-plane requests, the credential chain, spool draining and
  * Pyroscope ingest requests. Sinks never run on the sampling path. */
 #ifndef CGPROF_UPLOADER_H
@@ -71,8 +71,9 @@ void cgprof_uploader_stop(unsigned timeout_ms);
  * answered). Returns false when the uploader is not running. */
 bool cgprof_uploader_agent_config(struct cgprof_uploader_agent_config *out);
 
-/* fn runs first on the upload thread (preload uses it to tell the sampler
- * that this thread is the profiler's own: never sampled). */
+/* fn runs first on every sink thread, CodeGuru's and Pyroscope's (preload
+ * uses it to tell the sampler that the thread is the profiler's own: never
+ * sampled). */
 void cgprof_uploader_set_thread_hook(void (*fn)(void));
 
 /* Counters for tests and logs. */

@@ -5,10 +5,13 @@
 #ifndef CGPROF_UPLOADER_INT_H
 #define CGPROF_UPLOADER_INT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
+#include "../config/config.h"
 #include "uploader.h"
 
 /* ---- URLs (url.c) ------------------------------------------------------- */
@@ -436,16 +439,6 @@ struct cgprof_config;
 int cgprof__cg_apply_configuration(const char *json, size_t len, const struct cgprof_config *cfg,
                                    struct cgprof_uploader_agent_config *cur);
 
-/* ---- threads (upload_thread.c), shared with pyroscope_thread.c -------- */
-
-/* Starts fn(arg) on a detached thread with every signal blocked, through
- * the C library's pthread_create (the preload interposes the symbol).
- * Returns 0 or -errno. */
-int cgprof__uploader_spawn(void *(*fn)(void *), void *arg);
-/* Runs the hook of cgprof_uploader_set_thread_hook, if any: first thing on
- * every upload thread. */
-void cgprof__uploader_thread_hook(void);
-
 #define CGPROF__PYROSCOPE_USER_AGENT "cgprof/0.1.0"
 #define CGPROF__CLI_USER_AGENT "cgprof/0.1.0 ua/2.1 os/linux lang/c md/cli cfg/retry-mode#standard"
 
@@ -486,5 +479,107 @@ void cgprof__spool_release(struct cgprof__spool_entry *e);
 int cgprof__spool_trim(struct cgprof__spool *s);
 /* Number of spooled profiles (for tests and logs). */
 int cgprof__spool_count(const struct cgprof__spool *s);
+
+/* ---- the sink-thread engine (sink_thread.c) ------------------------------
+ * The CodeGuru (upload_thread.c) and Pyroscope (pyroscope_thread.c) sinks
+ * are a struct cgprof__sink_ops each, run by one engine: queue (16 in
+ * memory, the oldest spooled beyond that), delivery on the sink's own
+ * thread, spool on failure and spool draining with backoff (1 s doubling
+ * to 5 min), a bounded last try at stop, a restart in a forked child. */
+
+enum cgprof__sink_result {
+    CGPROF__SINK_SENT,
+    CGPROF__SINK_FAILED,        /* kept: spooled and retried later */
+    CGPROF__SINK_REJECTED,      /* can never be accepted: dropped */
+    CGPROF__SINK_INTERRUPTED    /* cut short by stop: kept for the last try */
+};
+
+struct cgprof__sink_item;
+struct cgprof__sink_ops;
+
+/* One running sink. The sink's own struct begins with it (ops->size is
+ * the whole); lock guards every field below and the sink's shared state. */
+struct cgprof__sink {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    const struct cgprof__sink_ops *ops;
+    struct cgprof_config cfg;
+    pid_t pid;
+    int refs;                   /* the class's pointer and the thread */
+    bool running, stop, final_done;
+    bool abandoned;             /* stop gave up waiting */
+    uint64_t deadline_ns;
+    struct cgprof__sink_item *head;
+    size_t nitems;
+    struct cgprof__spool spool;
+    struct cgprof_uploader_stats stats;
+};
+
+/* What a sink does differently. The strings are its log wording. */
+struct cgprof__sink_ops {
+    size_t size;                /* of the sink's struct */
+    const char *name;           /* "<name>: cannot start ..." */
+    const char *prefix;         /* before the queue and spool warnings ("" or "x: ") */
+    const char *encode_failed;  /* "<encode_failed>: <error>" */
+    const char *spool_unusable; /* logged when outputDir is not usable */
+    const char *thread_name;
+    /* NULL: the spool is <outputDir>/spool/<spool_name>, else
+     * <outputDir>/<spool_subdir>/spool/<spool_name>. */
+    const char *spool_subdir;
+    bool spool_on_stop_request; /* pending profiles to disk as stop is asked */
+    bool log_spool_delivered;   /* an info line per spooled profile delivered */
+    /* On the starting thread, cfg set and the lock usable: checks the
+     * settings and prepares the sink. Returns 0 or an error (logged). */
+    int (*setup)(struct cgprof__sink *s);
+    const char *(*spool_name)(const struct cgprof__sink *s);
+    void (*started)(const struct cgprof__sink *s);       /* logs the start */
+    /* First on the thread: clients and credentials. 0 or an error. */
+    int (*thread_init)(struct cgprof__sink *s);
+    /* NULL, or periodic work on the thread, first at once; returns the
+     * ms until the next. */
+    unsigned (*tick)(struct cgprof__sink *s);
+    /* All attempts of one delivery, on the thread, no lock held; sleeps
+     * between attempts through cgprof__sink_sleep. */
+    enum cgprof__sink_result (*deliver)(struct cgprof__sink *s, const char *token,
+                                        const struct cgprof_buf *gz);
+    /* NULL, or writes into a submitted profile (lock held). */
+    void (*fill)(struct cgprof__sink *s, struct cgprof_profile *p);
+    /* Logs that stop gave up waiting with kept profiles in the spool. */
+    void (*abandoned)(const struct cgprof__sink *s, unsigned timeout_ms, int kept);
+    void (*cleanup)(struct cgprof__sink *s);     /* frees what setup and the thread made */
+};
+
+/* One kind of sink: at most one running per process. Static, set up with
+ * CGPROF__SINK_CLASS_INIT. */
+struct cgprof__sink_class {
+    const struct cgprof__sink_ops *ops;
+    pthread_mutex_t lock;
+    struct cgprof__sink *cur;
+    struct cgprof_uploader_stats last_stats;    /* after stop, for tests */
+    bool registered;            /* with the atfork handlers */
+};
+#define CGPROF__SINK_CLASS_INIT(ops) { (ops), PTHREAD_MUTEX_INITIALIZER, NULL, { 0 }, false }
+
+/* The uploader.h functions of both sinks, for class c (sink_thread.c has
+ * their contracts). submit's fill may be p itself (CodeGuru) or NULL. */
+int cgprof__sink_start(struct cgprof__sink_class *c, const struct cgprof_config *cfg);
+int cgprof__sink_submit(struct cgprof__sink_class *c, const struct cgprof_profile *p,
+                        struct cgprof_profile *fill);
+void cgprof__sink_stop_request(struct cgprof__sink_class *c, unsigned timeout_ms);
+void cgprof__sink_stop(struct cgprof__sink_class *c, unsigned timeout_ms);
+void cgprof__sink_get_stats(struct cgprof__sink_class *c, struct cgprof_uploader_stats *out);
+/* Runs fn on this process's sink of c, its lock held; false when none. */
+bool cgprof__sink_with_current(struct cgprof__sink_class *c,
+                               void (*fn)(struct cgprof__sink *s, void *arg), void *arg);
+/* Sleeps ms between a delivery's attempts (sink is a struct cgprof__sink):
+ * cut short by stop while running; during the final flush only when it
+ * ends before the deadline. False: the delivery should give up. */
+bool cgprof__sink_sleep(void *sink, unsigned ms);
+/* The HTTP client of a sink (timeouts 10/30/60 s, proxy from the
+ * environment, cfg's CA bundle); NULL on OOM. */
+struct cgprof__http_client *cgprof__sink_http_new(const struct cgprof__sink *s, size_t max_body);
+/* Runs the hook of cgprof_uploader_set_thread_hook, if any: first thing on
+ * every sink thread. */
+void cgprof__uploader_thread_hook(void);
 
 #endif
