@@ -1,4 +1,5 @@
-# cgprof build. `make` builds build/libcgprof.so and build/cgprof;
+# cgprof build. `make` builds build/libcgprof.so, build/libcgprof-heap.so
+# (the same plus the heap summary's malloc interposers) and build/cgprof;
 # `make check` installs missing Debian packages, builds and runs every test;
 # `make demo` profiles a bundled program and prints a report.
 # Quiet by default; `make V=1` shows full commands.
@@ -39,8 +40,7 @@ DEPS_A := $(DEPS_DIR)/lib/libunwind-x86_64.a $(DEPS_DIR)/lib/libjansson.a
 LIB_STATIC := -Wl,--exclude-libs,ALL $(DEPS_A) $(DEPS_DIR)/lib/libunwind.a -Wl,-Bstatic \
               -llzma -lmbedtls -lmbedx509 -lmbedcrypto -lz -Wl,-Bdynamic
 LIB_LDFLAGS := -shared -Wl,-z,defs -Wl,-z,now -Wl,--version-script=preload/exports.map \
-               -Wl,--wrap=sigprocmask \
-               -Wl,-soname,libcgprof.so
+               -Wl,--wrap=sigprocmask
 TEST_LIBS := -lcheck -lsubunit -lunwind-generic -lunwind -ljansson -lmbedtls \
              -lmbedx509 -lmbedcrypto -lz -lm -lrt -ldl -pthread
 
@@ -51,6 +51,11 @@ CLI_MODULES := common config profile uploader report cli
 LIB_SRC := $(foreach m,$(LIB_MODULES),$(call src,$(m)))
 CLI_SRC := $(foreach m,$(CLI_MODULES),$(call src,$(m)))
 ALL_SRC := $(sort $(LIB_SRC) $(CLI_SRC))
+# libcgprof-heap.so is libcgprof.so plus the malloc family interposers of
+# the heap summary; libcgprof.so leaves malloc alone, so programs that do
+# not ask for the heap summary pay nothing for it.
+HEAP_SRC := preload/heap.c
+CORE_SRC := $(filter-out $(HEAP_SRC),$(LIB_SRC))
 
 rel = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 san = $(patsubst %.c,$(BUILD)/asan/%.o,$(1))
@@ -81,7 +86,7 @@ WORKLOAD_CFLAGS := -O2 -g -fomit-frame-pointer -pthread -Wall
 WORKLOAD_LIBS_rec_compress := -Wl,-Bstatic -lz -Wl,-Bdynamic
 
 .PHONY: all check test unit integration deps demo clean install uninstall bench lint
-all: $(BUILD)/libcgprof.so $(BUILD)/cgprof
+all: $(BUILD)/libcgprof.so $(BUILD)/libcgprof-heap.so $(BUILD)/cgprof
 
 deps:
 	$(Q)scripts/install-deps
@@ -89,9 +94,15 @@ deps:
 $(DEPS_A):
 	$(Q)scripts/build-static-deps $(DEPS_DIR)
 
-$(BUILD)/libcgprof.so: $(call rel,$(LIB_SRC)) preload/exports.map $(DEPS_A)
+$(BUILD)/libcgprof.so: $(call rel,$(CORE_SRC)) preload/exports.map $(DEPS_A)
 	@echo "  LINK    $@"
-	$(Q)$(CC) $(CFLAGS_REL) $(LIB_LDFLAGS) -o $@ $(call rel,$(LIB_SRC)) $(LIB_STATIC) -ldl -pthread
+	$(Q)$(CC) $(CFLAGS_REL) $(LIB_LDFLAGS) -Wl,-soname,libcgprof.so -o $@ \
+	    $(call rel,$(CORE_SRC)) $(LIB_STATIC) -ldl -pthread
+
+$(BUILD)/libcgprof-heap.so: $(call rel,$(LIB_SRC)) preload/exports.map $(DEPS_A)
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(CFLAGS_REL) $(LIB_LDFLAGS) -Wl,-soname,libcgprof-heap.so -o $@ \
+	    $(call rel,$(LIB_SRC)) $(LIB_STATIC) -ldl -pthread
 
 $(BUILD)/cgprof: $(call rel,$(CLI_SRC))
 	@echo "  LINK    $@"
@@ -187,6 +198,7 @@ WRAPPERS   := cgprof-exec cgprof-systemd
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(DOCDIR)
 	install -m 0644 $(BUILD)/libcgprof.so $(DESTDIR)$(LIBDIR)/libcgprof.so
+	install -m 0644 $(BUILD)/libcgprof-heap.so $(DESTDIR)$(LIBDIR)/libcgprof-heap.so
 	install -m 0755 $(BUILD)/cgprof $(DESTDIR)$(BINDIR)/cgprof
 	for w in $(WRAPPERS); do \
 	    sed 's|^\([ ]*\)installed_lib=$$|\1installed_lib=$(LIBDIR)/libcgprof.so|' scripts/$$w \
@@ -197,21 +209,23 @@ install: all
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
 
 uninstall:
-	rm -f $(DESTDIR)$(LIBDIR)/libcgprof.so $(DESTDIR)$(BINDIR)/cgprof \
+	rm -f $(DESTDIR)$(LIBDIR)/libcgprof.so $(DESTDIR)$(LIBDIR)/libcgprof-heap.so \
+	      $(DESTDIR)$(BINDIR)/cgprof \
 	      $(addprefix $(DESTDIR)$(BINDIR)/,$(WRAPPERS)) $(DESTDIR)$(INCLUDEDIR)/cgprof.h
 	rm -rf $(DESTDIR)$(DOCDIR)
 
 # AWS Lambda layer: /opt/cgprof-lambda-exec (for AWS_LAMBDA_EXEC_WRAPPER)
-# and /opt/lib/libcgprof.so once unpacked by Lambda.
+# and /opt/lib/libcgprof.so (and libcgprof-heap.so) once unpacked by Lambda.
 .PHONY: lambda-layer deb
 lambda-layer: $(BUILD)/lambda-layer.zip
-$(BUILD)/lambda-layer.zip: $(BUILD)/libcgprof.so scripts/cgprof-lambda-exec
+$(BUILD)/lambda-layer.zip: $(BUILD)/libcgprof.so $(BUILD)/libcgprof-heap.so scripts/cgprof-lambda-exec
 	@echo "  ZIP     $@"
 	$(Q)command -v zip >/dev/null || { echo "zip is missing: apt-get install zip" >&2; exit 1; }
 	$(Q)rm -rf $(BUILD)/lambda-layer $@
 	$(Q)install -d $(BUILD)/lambda-layer/lib
 	$(Q)install -m 0755 scripts/cgprof-lambda-exec $(BUILD)/lambda-layer/cgprof-lambda-exec
 	$(Q)install -m 0755 $(BUILD)/libcgprof.so $(BUILD)/lambda-layer/lib/libcgprof.so
+	$(Q)install -m 0755 $(BUILD)/libcgprof-heap.so $(BUILD)/lambda-layer/lib/libcgprof-heap.so
 	$(Q)cd $(BUILD)/lambda-layer && zip -q -X -r ../lambda-layer.zip cgprof-lambda-exec lib
 
 # A Debian package of the /usr install: $(BUILD)/cgprof_VERSION_ARCH.deb.

@@ -3,6 +3,7 @@
  * interval (and at exit) closes the profile and hands it to the sinks.
  * It runs with every signal blocked so the host's signals never land on
  * it, and it is never sampled. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <gnu/libc-version.h>
 #include <signal.h>
@@ -322,9 +323,12 @@ static int spawn(struct cgprof__agent *a)
     return 0;
 }
 
-/* heapSummaryEnabled: detect which malloc the program gets, start the
- * heap sampler and switch the malloc interposers to their sampling paths
- * (only when they are the program's malloc). */
+void (*cgprof__heap_detect)(struct cgprof_heap_options *o, char *name, size_t n);
+
+/* heapSummaryEnabled: detect which malloc the program gets and start the
+ * heap sampler, which samples allocations only where our interposers are
+ * the program's malloc; without them (libcgprof.so rather than
+ * libcgprof-heap.so) the heap figures are still taken. */
 static void heap_begin(struct cgprof__agent *a)
 {
     static char allocator[64];
@@ -333,23 +337,34 @@ static void heap_begin(struct cgprof__agent *a)
         .threshold_permille = a->cfg.heap_summary_threshold_permille,
         .max_stack_depth = a->cfg.max_stack_depth,
     };
-    cgprof__heap_detect(&ho, allocator, sizeof(allocator));
-    int rc = cgprof_heap_start(&ho);
-    if (rc != 0) {
-        cgprof_warn("cannot start the heap summary: %s", cgprof_strerror(rc));
-        return;
+    if (cgprof__heap_detect) {
+        cgprof__heap_detect(&ho, allocator, sizeof(allocator));
+    } else {
+        /* glibc's heap when the program's malloc is libc's own. */
+        void *first = dlsym(RTLD_DEFAULT, "malloc"), *gm = NULL;
+        void *libc = dlopen("libc.so.6", RTLD_NOLOAD | RTLD_LAZY);
+        if (libc) {
+            gm = dlsym(libc, "malloc");
+            dlclose(libc);
+        }
+        ho.allocator_stats = first && first == gm;
+        snprintf(allocator, sizeof(allocator), "%s", ho.allocator_stats ? "glibc" : "unknown");
+        ho.allocator = allocator;
+        cgprof_warn("heapSummaryEnabled: allocation sites need the allocation interposers of "
+                    "libcgprof-heap.so: preload it instead of libcgprof.so (cgprof-exec and "
+                    "cgprof run do when the options ask for the heap summary); capacity, used "
+                    "space and RSS are still recorded");
     }
-    if (ho.tracked)
-        cgprof__heap_interpose(true);
+    int rc = cgprof_heap_start(&ho);
+    if (rc != 0)
+        cgprof_warn("cannot start the heap summary: %s", cgprof_strerror(rc));
 }
 
-/* Back to pass-through interposers; sampled entries stay in the set. */
+/* Stops sampling allocations; sampled entries stay in the set. */
 static void heap_end(void)
 {
-    if (!cgprof_heap_running())
-        return;
-    cgprof__heap_interpose(false);
-    cgprof_heap_stop();
+    if (cgprof_heap_running())
+        cgprof_heap_stop();
 }
 
 int cgprof__agent_start(void)

@@ -1,19 +1,24 @@
-/* The malloc family interposers (listed in exports.map) behind the heap
- * summary: malloc, free, calloc, realloc, reallocarray, posix_memalign,
- * aligned_alloc, memalign, valloc and pvalloc (C++ operator new and
- * delete reach malloc and free). malloc_usable_size is left alone.
+/* The malloc family interposers behind the heap summary, linked into
+ * libcgprof-heap.so only (libcgprof.so has none, so a program that does
+ * not ask for the heap summary pays nothing): malloc, free, calloc,
+ * realloc, reallocarray, posix_memalign, aligned_alloc, memalign, valloc
+ * and pvalloc (C++ operator new and delete reach malloc and free).
+ * malloc_usable_size is left alone: every block is the real allocator's.
  *
- * While heap tracking is off (the default, and always before our
- * constructor ran) each interposer is one load and one predictable branch,
- * then a tail call to the real function. While it is on, an allocation
- * also counts down the thread's Poisson budget and a free checks a 2^16
- * counting filter; the rare sampled path is lock-free (sampler/heap.c).
+ * Hot paths, measured on mallocbench (make bench): an allocation counts
+ * its size down from the thread's budget (bytes to its next sample point)
+ * and tail-calls the real function; a free tests two address bits: a
+ * sampled block is always placed at an address 0 or 16 modulo 4096 (glibc
+ * puts every mmapped block at 16; smaller sampled blocks are moved to a
+ * 4096-aligned one), so any other address goes straight to the real free.
+ * Only when a budget runs out, or a freed address passes that test, does
+ * sampler/heap.c get a call (lock-free, async-signal-safe).
  *
  * The real functions come from dlsym(RTLD_NEXT), which may itself call
  * calloc: allocations made before they are known (or while resolving)
- * come from a static bootstrap arena and are never handed to the real
- * free. Which malloc the program really gets is detected once and said
- * in one info line. */
+ * come from a static bootstrap arena, at marked addresses too, and are
+ * never handed to the real free. Which malloc the program really gets is
+ * detected once (cgprof__heap_detect) and logged. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
@@ -72,23 +77,40 @@ extern void *__libc_memalign(size_t, size_t);
 extern void *__libc_valloc(size_t);
 extern void *__libc_pvalloc(size_t);
 
-static struct allocator real;   /* resolved once */
-static struct allocator fast;   /* = real while tracking is off, NULLs while on */
-static struct allocator track;  /* = real while tracking is on, NULLs while off */
-static _Atomic bool resolved, tracking;
-static __thread bool resolving __attribute__((tls_model("initial-exec")));
+static struct allocator real;   /* resolved once; NULLs until then */
+static _Atomic bool resolved;
+#define TLS __attribute__((tls_model("initial-exec")))
+/* Bytes this thread may still allocate before its next sample point. */
+static __thread int64_t budget TLS;
+static __thread bool resolving TLS;
 /* cgprof__heap_detect's probe: did the program's malloc reach ours? */
-static __thread bool probing __attribute__((tls_model("initial-exec")));
-static __thread bool probe_seen __attribute__((tls_model("initial-exec")));
+static __thread bool probing TLS;
+static __thread bool probe_seen TLS;
 
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 #define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 #define LIKELY(x) __builtin_expect(!!(x), 1)
+#define PAGE 4096u
+
+/* Counts an allocation of n bytes down; true while no sample point is
+ * reached. Unsigned arithmetic: a huge n cannot overflow. */
+static inline bool count_down(size_t n)
+{
+    int64_t b = (int64_t)((uint64_t)budget - (uint64_t)n);
+    budget = b;
+    return b > 0;
+}
+
+/* The slow path's question, once the budget ran out: sample this one? */
+static bool due(size_t n)
+{
+    return budget <= 0 && !probing && cgprof__heap_due_sigsafe(&budget, n);
+}
 
 /* ---- bootstrap arena ------------------------------------------------------ */
 
-#define BOOT_SIZE (256u * 1024u)
-static _Alignas(4096) unsigned char boot[BOOT_SIZE];
+#define BOOT_SIZE (1024u * 1024u)
+static _Alignas(PAGE) unsigned char boot[BOOT_SIZE];
 static _Atomic size_t boot_used;
 
 static inline bool in_boot(const void *p)
@@ -96,23 +118,26 @@ static inline bool in_boot(const void *p)
     return (uintptr_t)p - (uintptr_t)boot < BOOT_SIZE;
 }
 
-/* Bump allocation with the block size stored just below the block. The
- * arena is static and never reused, so its memory is already zero. */
+/* Bump allocation, one page or more per block so that every block lies at
+ * a marked address (free's fast path must not see it): 16 into a page, or
+ * page-aligned for larger alignments; the size is stored just below. The
+ * arena is static and never reused, so its memory is already zero; only
+ * dlsym's few allocations while resolving come here. */
 static void *boot_alloc(size_t n, size_t align)
 {
-    if (align < 16)
-        align = 16;
-    size_t old = atomic_load(&boot_used), start, end;
+    size_t a = align > 16 ? (align > PAGE ? align : PAGE) : 16;
+    size_t old = atomic_load(&boot_used), start, block, end;
     do {
-        start = (old + sizeof(size_t) + align - 1) & ~(align - 1);
-        if (start > BOOT_SIZE || n > BOOT_SIZE - start) {
+        start = (old + PAGE - 1) & ~(size_t)(PAGE - 1);
+        block = a == 16 ? start + 16 : ((start + sizeof(size_t) + a - 1) & ~(a - 1));
+        if (block > BOOT_SIZE || n > BOOT_SIZE - block) {
             errno = ENOMEM;
             return NULL;
         }
-        end = start + n;
+        end = block + n;
     } while (!atomic_compare_exchange_weak(&boot_used, &old, end));
-    memcpy(boot + start - sizeof(size_t), &n, sizeof(n));
-    return boot + start;
+    memcpy(boot + block - sizeof(size_t), &n, sizeof(n));
+    return boot + block;
 }
 
 static size_t boot_size(const void *p)
@@ -153,19 +178,20 @@ static bool resolve(void)
     p = sym("memalign"); SET_FN(r.memalign, p);
     p = sym("valloc"); SET_FN(r.valloc, p);
     p = sym("pvalloc"); SET_FN(r.pvalloc, p);
-    if (!r.malloc || !r.free || !r.calloc || !r.realloc) {
+    bool libc = !r.malloc || !r.free || !r.calloc || !r.realloc;
+    if (libc) {
         r.malloc = __libc_malloc;
         r.free = __libc_free;
         r.calloc = __libc_calloc;
         r.realloc = __libc_realloc;
+        r.posix_memalign = NULL;
+        r.aligned_alloc = NULL;
     }
-    if (!r.memalign)
+    if (libc) {   /* glibc's own, all of them */
         r.memalign = __libc_memalign;
-    if (!r.valloc)
         r.valloc = __libc_valloc;
-    if (!r.pvalloc)
         r.pvalloc = __libc_pvalloc;
-    STORE(real.malloc, r.malloc);
+    }
     STORE(real.free, r.free);
     STORE(real.calloc, r.calloc);
     STORE(real.realloc, r.realloc);
@@ -174,43 +200,50 @@ static bool resolve(void)
     STORE(real.memalign, r.memalign);
     STORE(real.valloc, r.valloc);
     STORE(real.pvalloc, r.pvalloc);
+    STORE(real.malloc, r.malloc);
     atomic_store_explicit(&resolved, true, memory_order_release);
-    if (!atomic_load(&tracking))
-        cgprof__heap_interpose(false);
     resolving = false;
     return true;
 }
 
-/* Switches the fast paths: with tracking on they are all NULL, so every
- * call takes the slow path that samples. */
-void cgprof__heap_interpose(bool on)
+/* ---- the sampled path -------------------------------------------------------- */
+
+/* A fresh block of n bytes at a marked address aligned to at least align,
+ * or NULL when the real allocator has no aligned entry point. */
+static void *marked_alloc(size_t align, size_t n)
 {
-    if (on)
-        atomic_store(&tracking, true);
-    bool r = atomic_load_explicit(&resolved, memory_order_acquire) || resolve();
-    bool pass = !on && r, tr = on && r;
-    /* malloc and free have an inlined tracking path (the others go
-     * through their slow paths): track holds their real functions. */
-    STORE(track.malloc, tr ? real.malloc : NULL);
-    STORE(track.free, tr ? real.free : NULL);
-    STORE(track.calloc, tr ? real.calloc : NULL);
-    STORE(fast.malloc, pass ? real.malloc : NULL);
-    STORE(fast.free, pass ? real.free : NULL);
-    STORE(fast.calloc, pass ? real.calloc : NULL);
-    STORE(fast.realloc, pass ? real.realloc : NULL);
-    STORE(fast.posix_memalign, pass ? real.posix_memalign : NULL);
-    STORE(fast.aligned_alloc, pass ? real.aligned_alloc : NULL);
-    STORE(fast.memalign, pass ? real.memalign : NULL);
-    STORE(fast.valloc, pass ? real.valloc : NULL);
-    STORE(fast.pvalloc, pass ? real.pvalloc : NULL);
-    if (!on)
-        atomic_store(&tracking, false);
+    size_t a = align > PAGE ? align : PAGE;
+    if (real.memalign)
+        return real.memalign(a, n ? n : 1);
+    void *q;
+    if (real.posix_memalign && real.posix_memalign(&q, a, n ? n : 1) == 0)
+        return q;
+    return NULL;
 }
 
-static inline void note(void *p, size_t n)
+/* The sampled allocation *pp of n bytes, aligned to align, whose first
+ * keep bytes hold data: moves it to a marked address when it is not at
+ * one (the real allocator's block is freed) and records it. When it
+ * cannot be moved it stays where it is, unrecorded. */
+static void place_and_record(void **pp, size_t n, size_t align, size_t keep)
 {
-    if (p && LOAD(tracking) && cgprof_heap_due(n))
-        cgprof_heap_sample_sigsafe(p, n);
+    void *p = *pp;
+    if (!p)
+        return;
+    if (!cgprof_heap_marked(p)) {
+        int saved = errno;
+        void *q = marked_alloc(align, n);
+        errno = saved;
+        if (!q || !cgprof_heap_marked(q)) {
+            if (q)
+                real.free(q);
+            return;
+        }
+        memcpy(q, p, keep);
+        real.free(p);
+        *pp = p = q;
+    }
+    cgprof__heap_record_sigsafe(p, n);
 }
 
 /* ---- the interposers -------------------------------------------------------- */
@@ -221,23 +254,19 @@ __attribute__((noinline)) static void *malloc_slow(size_t n)
         return boot_alloc(n, 16);
     if (probing)
         probe_seen = true;
-    void *p = LOAD(real.malloc)(n);
-    note(p, n);
+    bool d = due(n);
+    void *p = real.malloc(n);
+    if (d)
+        place_and_record(&p, n, 16, 0);
     return p;
 }
 
 CGPROF_EXPORT void *malloc(size_t n)
 {
-    void *(*f)(size_t) = LOAD(fast.malloc);
-    if (LIKELY(f))
+    void *(*f)(size_t) = LOAD(real.malloc);
+    if (LIKELY(count_down(n) && f))
         return f(n);
-    f = LOAD(track.malloc);
-    if (!f)
-        return malloc_slow(n);
-    void *p = f(n);
-    if (__builtin_expect(cgprof_heap_due(n), 0) && p)
-        cgprof_heap_sample_sigsafe(p, n);
-    return p;
+    return malloc_slow(n);
 }
 
 /* The address of our own malloc, whichever malloc the program binds to. */
@@ -253,22 +282,14 @@ __attribute__((noinline)) static void free_slow(void *p)
 {
     if (!p || in_boot(p) || !resolve())
         return;
-    if (cgprof_heap_maybe_sampled(p))
-        cgprof_heap_forget_sigsafe(p);
-    LOAD(real.free)(p);
+    cgprof__heap_forget_sigsafe(p);
+    real.free(p);
 }
 
 CGPROF_EXPORT void free(void *p)
 {
-    void (*f)(void *) = LOAD(fast.free);
-    if (LIKELY(f && !in_boot(p))) {
-        f(p);
-        return;
-    }
-    f = LOAD(track.free);
-    if (LIKELY(f && !in_boot(p))) {
-        if (__builtin_expect(cgprof_heap_maybe_sampled(p), 0))
-            cgprof_heap_forget_sigsafe(p);
+    void (*f)(void *) = LOAD(real.free);
+    if (LIKELY(!cgprof_heap_marked(p) && f)) {
         f(p);
         return;
     }
@@ -284,24 +305,20 @@ __attribute__((noinline)) static void *calloc_slow(size_t a, size_t b)
     }
     if (!resolve())
         return boot_alloc(n, 16);
-    void *p = LOAD(real.calloc)(a, b);
-    note(p, n);
+    bool d = due(n);
+    void *p = real.calloc(a, b);
+    if (d)
+        place_and_record(&p, n, 16, n);
     return p;
 }
 
 CGPROF_EXPORT void *calloc(size_t a, size_t b)
 {
-    void *(*f)(size_t, size_t) = LOAD(fast.calloc);
-    if (LIKELY(f))
-        return f(a, b);
-    f = LOAD(track.calloc);
+    void *(*f)(size_t, size_t) = LOAD(real.calloc);
     size_t n;
-    if (!f || __builtin_mul_overflow(a, b, &n))
-        return calloc_slow(a, b);
-    void *p = f(a, b);
-    if (__builtin_expect(cgprof_heap_due(n), 0) && p)
-        cgprof_heap_sample_sigsafe(p, n);
-    return p;
+    if (LIKELY(!__builtin_mul_overflow(a, b, &n) && count_down(n) && f))
+        return f(a, b);
+    return calloc_slow(a, b);
 }
 
 __attribute__((noinline)) static void *realloc_slow(void *p, size_t n)
@@ -314,22 +331,22 @@ __attribute__((noinline)) static void *realloc_slow(void *p, size_t n)
             memcpy(q, p, old < n ? old : n);
         return q;
     }
-    if (!resolve()) {
-        void *q = boot_alloc(n, 16);
-        return q;
-    }
-    if (p && cgprof_heap_maybe_sampled(p))
-        cgprof_heap_forget_sigsafe(p);
-    void *q = LOAD(real.realloc)(p, n);
-    if (n)
-        note(q, n);
+    if (!resolve())
+        return boot_alloc(n, 16);
+    bool d = n && due(n);
+    if (p && cgprof_heap_marked(p))
+        cgprof__heap_forget_sigsafe(p);
+    void *q = real.realloc(p, n);
+    if (d)
+        place_and_record(&q, n, 16, n);
     return q;
 }
 
 CGPROF_EXPORT void *realloc(void *p, size_t n)
 {
-    void *(*f)(void *, size_t) = LOAD(fast.realloc);
-    if (LIKELY(f && !in_boot(p)))
+    void *(*f)(void *, size_t) = LOAD(real.realloc);
+    bool more = count_down(n);
+    if (LIKELY(more && !cgprof_heap_marked(p) && f))
         return f(p, n);
     return realloc_slow(p, n);
 }
@@ -344,101 +361,94 @@ CGPROF_EXPORT void *reallocarray(void *p, size_t a, size_t b)
     return realloc(p, n);
 }
 
-__attribute__((noinline)) static int posix_memalign_slow(void **out, size_t align, size_t n)
+/* posix_memalign, aligned_alloc, memalign, valloc and pvalloc: rarer, so
+ * one path for all. */
+enum align_kind { K_POSIX_MEMALIGN, K_ALIGNED_ALLOC, K_MEMALIGN, K_VALLOC, K_PVALLOC };
+
+static void *aligned_common(enum align_kind k, size_t align, size_t n, int *rc)
 {
+    size_t page = PAGE;
+    long ps = sysconf(_SC_PAGESIZE);
+    if (ps > 0)
+        page = (size_t)ps;
+    if (k == K_VALLOC || k == K_PVALLOC)
+        align = page;
+    if (k == K_PVALLOC)
+        n = n ? (n + page - 1) & ~(page - 1) : page;
+    bool more = count_down(n);
     if (!resolve()) {
-        if (align < sizeof(void *) || (align & (align - 1)))
-            return EINVAL;
+        if (k == K_POSIX_MEMALIGN && (align < sizeof(void *) || (align & (align - 1)))) {
+            *rc = EINVAL;
+            return NULL;
+        }
         void *p = boot_alloc(n, align);
-        if (!p)
-            return ENOMEM;
-        *out = p;
-        return 0;
+        *rc = p ? 0 : ENOMEM;
+        return p;
     }
-    int rc;
-    if (real.posix_memalign) {
-        rc = LOAD(real.posix_memalign)(out, align, n);
-    } else {
-        if (align < sizeof(void *) || (align & (align - 1)))
-            return EINVAL;
-        void *p = LOAD(real.memalign)(align, n);
-        if (!p)
-            return ENOMEM;
-        *out = p;
-        rc = 0;
+    bool d = !more && due(n);
+    void *p = NULL;
+    *rc = 0;
+    switch (k) {
+    case K_POSIX_MEMALIGN:
+        if (real.posix_memalign) {
+            *rc = real.posix_memalign(&p, align, n);
+        } else if (align < sizeof(void *) || (align & (align - 1))) {
+            *rc = EINVAL;
+        } else {
+            p = real.memalign ? real.memalign(align, n) : NULL;
+            *rc = p ? 0 : ENOMEM;
+        }
+        break;
+    case K_ALIGNED_ALLOC:
+        p = real.aligned_alloc ? real.aligned_alloc(align, n)
+                               : real.memalign ? real.memalign(align, n) : NULL;
+        break;
+    case K_MEMALIGN:
+        p = real.memalign ? real.memalign(align, n) : NULL;
+        break;
+    case K_VALLOC:
+        p = real.valloc ? real.valloc(n) : real.memalign ? real.memalign(page, n) : NULL;
+        break;
+    default:
+        p = real.pvalloc ? real.pvalloc(n) : real.memalign ? real.memalign(page, n) : NULL;
+        break;
     }
-    if (rc == 0)
-        note(*out, n);
-    return rc;
+    if (d && *rc == 0)
+        place_and_record(&p, n, align, 0);
+    return p;
 }
 
 CGPROF_EXPORT int posix_memalign(void **out, size_t align, size_t n)
 {
-    int (*f)(void **, size_t, size_t) = LOAD(fast.posix_memalign);
-    if (LIKELY(f))
-        return f(out, align, n);
-    return posix_memalign_slow(out, align, n);
-}
-
-/* aligned_alloc, memalign, valloc and pvalloc share one slow path. */
-enum align_kind { K_ALIGNED_ALLOC, K_MEMALIGN, K_VALLOC, K_PVALLOC };
-
-__attribute__((noinline)) static void *aligned_slow(enum align_kind k, size_t align, size_t n)
-{
-    long page = sysconf(_SC_PAGESIZE);
-    if (page <= 0)
-        page = 4096;
-    if (!resolve())
-        return boot_alloc(n, k == K_VALLOC || k == K_PVALLOC ? (size_t)page : align);
-    void *p;
-    switch (k) {
-    case K_ALIGNED_ALLOC:
-        p = real.aligned_alloc ? LOAD(real.aligned_alloc)(align, n) : LOAD(real.memalign)(align, n);
-        break;
-    case K_MEMALIGN:
-        p = LOAD(real.memalign)(align, n);
-        break;
-    case K_VALLOC:
-        p = LOAD(real.valloc)(n);
-        break;
-    default:
-        p = LOAD(real.pvalloc)(n);
-        break;
-    }
-    note(p, n);
-    return p;
+    int rc;
+    void *p = aligned_common(K_POSIX_MEMALIGN, align, n, &rc);
+    if (rc == 0)
+        *out = p;
+    return rc;
 }
 
 CGPROF_EXPORT void *aligned_alloc(size_t align, size_t n)
 {
-    void *(*f)(size_t, size_t) = LOAD(fast.aligned_alloc);
-    if (LIKELY(f))
-        return f(align, n);
-    return aligned_slow(K_ALIGNED_ALLOC, align, n);
+    int rc;
+    return aligned_common(K_ALIGNED_ALLOC, align, n, &rc);
 }
 
 CGPROF_EXPORT void *memalign(size_t align, size_t n)
 {
-    void *(*f)(size_t, size_t) = LOAD(fast.memalign);
-    if (LIKELY(f))
-        return f(align, n);
-    return aligned_slow(K_MEMALIGN, align, n);
+    int rc;
+    return aligned_common(K_MEMALIGN, align, n, &rc);
 }
 
 CGPROF_EXPORT void *valloc(size_t n)
 {
-    void *(*f)(size_t) = LOAD(fast.valloc);
-    if (LIKELY(f))
-        return f(n);
-    return aligned_slow(K_VALLOC, 0, n);
+    int rc;
+    return aligned_common(K_VALLOC, 0, n, &rc);
 }
 
 CGPROF_EXPORT void *pvalloc(size_t n)
 {
-    void *(*f)(size_t) = LOAD(fast.pvalloc);
-    if (LIKELY(f))
-        return f(n);
-    return aligned_slow(K_PVALLOC, 0, n);
+    int rc;
+    return aligned_common(K_PVALLOC, 0, n, &rc);
 }
 
 /* ---- which malloc the program gets ----------------------------------------- */
@@ -451,7 +461,7 @@ static const char *base_name(const char *path)
 
 /* Fills the allocator fields of o (name into name[0..n)) and logs once
  * what is and is not tracked. Agent start, normal thread context. */
-void cgprof__heap_detect(struct cgprof_heap_options *o, char *name, size_t n)
+static void detect(struct cgprof_heap_options *o, char *name, size_t n)
 {
     resolve();
     void *first = dlsym(RTLD_DEFAULT, "malloc"), *self, *rm, *gm = NULL;
@@ -479,19 +489,19 @@ void cgprof__heap_detect(struct cgprof_heap_options *o, char *name, size_t n)
     if (first && !o->tracked) {
         void *(*pm)(size_t);
         memcpy(&pm, &first, sizeof(pm));
-        void *(*saved)(size_t) = LOAD(track.malloc);
-        STORE(fast.malloc, NULL);
-        STORE(track.malloc, NULL);
+        int64_t saved = budget;
+        budget = 0;                 /* ours would take its slow path */
         probing = true;
         probe_seen = false;
         void *x = pm(24);
         probing = false;
-        STORE(track.malloc, saved);
-        if (!LOAD(tracking))
-            STORE(fast.malloc, real.malloc);
+        budget = saved;
         free(x);
         o->tracked = probe_seen;
     }
+    void *anchor;
+    memcpy(&anchor, &selfp, sizeof(anchor));
+    o->interposers = anchor;
     if (!o->tracked) {
         const char *who = first && dladdr(first, &di) ? base_name(di.dli_fname) : "unknown";
         cgprof_info("heap summary: the program's malloc comes from %s, ahead of ours, so "
@@ -506,4 +516,11 @@ void cgprof__heap_detect(struct cgprof_heap_options *o, char *name, size_t n)
                     "(mallinfo2 describes glibc's heap only)", name,
                     (unsigned long long)o->interval_bytes);
     }
+}
+
+/* Tells the agent this library has the interposers (before any default
+ * priority constructor, ours included, runs). */
+__attribute__((constructor(101))) static void announce(void)
+{
+    cgprof__heap_detect = detect;
 }

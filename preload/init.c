@@ -81,14 +81,33 @@ static bool preloaded(void)
     return (p && strstr(p, "libcgprof")) || getenv("CGPROF_OPTIONS");
 }
 
+/* Our own cgprof_version, whichever one the program binds to. */
+extern __typeof(cgprof_version) cgprof__self_version
+    __attribute__((alias("cgprof_version"), visibility("hidden")));
+
+/* False when another copy of cgprof (libcgprof.so and libcgprof-heap.so
+ * both preloaded) comes first in the search order: that one profiles. */
+static bool first_copy(void)
+{
+    void *first = dlsym(RTLD_DEFAULT, "cgprof_version"), *self;
+    const char *(*fn)(void) = cgprof__self_version;
+    memcpy(&self, &fn, sizeof(self));
+    return !first || first == self;
+}
+
 __attribute__((constructor)) static void cgprof_constructor(void)
 {
     int saved = errno;
     if (preloaded()) {
-        pthread_mutex_lock(&api_lock);
-        cgprof__preload_start(getenv("CGPROF_OPTIONS"));
-        pthread_mutex_unlock(&api_lock);
+        if (first_copy()) {
+            pthread_mutex_lock(&api_lock);
+            cgprof__preload_start(getenv("CGPROF_OPTIONS"));
+            pthread_mutex_unlock(&api_lock);
+        } else {
+            cgprof_info("another copy of cgprof comes first in LD_PRELOAD; this one stays idle");
+        }
     }
+    cgprof_heap_settled();
     errno = saved;
 }
 

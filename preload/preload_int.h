@@ -65,12 +65,12 @@ typedef int (*cgprof__pthread_create_fn)(pthread_t *, const pthread_attr_t *,
                                           void *(*)(void *), void *);
 cgprof__pthread_create_fn cgprof__real_pthread_create(void);
 
-/* heap.c: the malloc family interposers. */
+/* heap.c: the malloc family interposers, in libcgprof-heap.so only. */
 struct cgprof_heap_options;
-/* Turns heap tracking's slow paths on or off (off: pass-through). */
-void cgprof__heap_interpose(bool on);
-/* Which malloc the program gets: fills o's allocator fields, logs once. */
-void cgprof__heap_detect(struct cgprof_heap_options *o, char *name, size_t n);
+/* Which malloc the program gets: fills o's allocator fields (name into
+ * name[0..n)) and logs it once. Set by heap.c where it is linked in; NULL
+ * in libcgprof.so, which has no interposers. */
+extern void (*cgprof__heap_detect)(struct cgprof_heap_options *o, char *name, size_t n);
 
 /* fork.c */
 void cgprof__fork_register(void);

@@ -1,15 +1,17 @@
 /* Sampled allocation tracking for the heap summary (heapSummaryEnabled).
  *
- * Host side (called by the malloc family interposers in preload/, possibly
- * inside a host signal handler, so lock-free and allocation-free): a
- * per-thread Poisson countdown over allocated bytes picks one allocation
- * per heapSamplingIntervalBytes on average; a sampled allocation copies
- * the thread's registers and live stack into the sample ring (like the
- * CPU signal handler) and enters a lock-free open-addressing set of live
- * sampled addresses. A counting filter of 2^16 slots in front of the set
- * makes unsampled frees one load and one branch. Reentrant calls (our own
- * code allocating, a host signal handler allocating inside us) and the
- * profiler's own threads are never sampled.
+ * Host side (called by the malloc family interposers of libcgprof-heap.so,
+ * preload/heap.c, possibly inside a host signal handler, so lock-free and
+ * allocation-free): the interposers count each thread's allocated bytes
+ * down to its next sample point, drawn here from a Poisson process of mean
+ * heapSamplingIntervalBytes; a sampled allocation copies the thread's
+ * registers and live stack into the sample ring (like the CPU signal
+ * handler) and enters a lock-free open-addressing set of live sampled
+ * addresses. Sampled blocks lie at addresses 0 or 16 modulo 4096, so only
+ * frees of such addresses reach us; a counting filter of 2^16 slots in
+ * front of the set answers most of those with one load. Reentrant calls
+ * (our own code allocating, a host signal handler allocating inside us)
+ * and the profiler's own threads are never sampled.
  *
  * Agent side: drained heap samples are unwound and symbolized into
  * allocation sites; every sampling interval a data point walks the set and
@@ -62,14 +64,19 @@ struct heap_entry {
 };
 
 static struct heap_entry *set;
-static _Atomic bool running;
+static _Atomic bool running;    /* data points are taken */
+static _Atomic bool sampling;   /* and allocations sampled (our malloc is the program's) */
+static _Atomic bool settled;    /* the constructor knows whether we run */
+static _Atomic uint32_t epoch;  /* bumped by every start */
 static bool started;            /* data points possible (agent thread) */
 static _Atomic uint64_t interval = 524288;
 static _Atomic uint64_t next_serial;
 static _Atomic uint64_t stat_samples, stat_lost, stat_table_full;
 static struct cgprof_heap_options opts;
 static char allocator_name[64];
-static uintptr_t self_lo, self_hi;   /* our own code: stripped from sites */
+/* Our own code (libcgprof.so's and the interposers' library's): leading
+ * frames in it are stripped from sites. */
+static struct { uintptr_t lo, hi; } own_text[2];
 
 /* ---- arithmetic without libm (the .so links libc only) ------------------- */
 
@@ -177,6 +184,14 @@ static inline size_t set_index(uint64_t a)
     return (size_t)a & SET_MASK;
 }
 
+/* Async-signal-safe. Whether p may be in the set: a counting filter of
+ * 2^16 slots answers most lookups with one load. */
+static inline bool maybe_sampled(const void *p)
+{
+    const uint16_t *f = __atomic_load_n(&cgprof__heap_filter, __ATOMIC_ACQUIRE);
+    return f && __atomic_load_n(&f[cgprof__heap_filter_index(p)], __ATOMIC_RELAXED) != 0;
+}
+
 static void filter_add_sigsafe(const void *p, int d)
 {
     uint16_t *f = cgprof__heap_filter;
@@ -242,7 +257,7 @@ bool cgprof__heap_set_insert_sigsafe(uint64_t addr, uint64_t size, uint64_t seri
 {
     if (!set || addr <= ADDR_RESERVED)
         return false;
-    while (cgprof__heap_set_remove_sigsafe(addr))
+    while (maybe_sampled((const void *)(uintptr_t)addr) && cgprof__heap_set_remove_sigsafe(addr))
         ;
     size_t i = set_index(addr);
     for (unsigned k = 0; k < SET_WINDOW; k++) {
@@ -265,6 +280,8 @@ bool cgprof__heap_set_insert_sigsafe(uint64_t addr, uint64_t size, uint64_t seri
 /* The live entry for (addr, serial), or NULL. Agent thread. */
 static struct heap_entry *set_find(uint64_t addr, uint64_t serial)
 {
+    if (!maybe_sampled((const void *)(uintptr_t)addr))
+        return NULL;            /* most lookups: freed already */
     size_t i = set_index(addr);
     for (unsigned k = 0; k < SET_WINDOW; k++) {
         struct heap_entry *e = &set[(i + k) & SET_MASK];
@@ -386,44 +403,63 @@ static void record_sigsafe(struct cgprof__heap_tls *t, void *p, size_t n, pid_t 
     cgprof__ring_publish_sigsafe(s);   /* wakes the agent when half full */
 }
 
-/* Async-signal-safe (lock-free). The countdown of cgprof_heap_due() ran
- * out on this thread: draws the next gap and, unless the thread is ours
- * or we are already inside (a signal handler allocating in the middle of
- * a sample), records p. Tests: test/unit/sampler/test_heap.c,
+/* Async-signal-safe (lock-free). Tests: test/unit/sampler/test_heap.c,
  * test/integration/heap.sh */
-void cgprof_heap_sample_sigsafe(void *p, size_t n)
+CGPROF_EXPORT bool cgprof__heap_due_sigsafe(int64_t *budget, size_t n)
 {
     struct cgprof__heap_tls *t = &cgprof__heap_tls;
+    if (!atomic_load_explicit(&sampling, memory_order_relaxed)) {
+        *budget = atomic_load_explicit(&settled, memory_order_relaxed) ? CGPROF_HEAP_OFF_BUDGET : 0;
+        return false;
+    }
     uint64_t iv = atomic_load_explicit(&interval, memory_order_relaxed);
+    uint32_t ep = atomic_load_explicit(&epoch, memory_order_relaxed);
     if (!t->init) {
         t->init = true;
         uint64_t seed = (uint64_t)(uintptr_t)t ^ ((uint64_t)syscall(SYS_gettid) << 32) ^
                         __builtin_ia32_rdtsc();
         seed ^= seed >> 31;
         t->rng = seed * 0x9e3779b97f4a7c15ull | 1;
-        /* The first sample point of a new thread lies one gap in. */
-        t->budget += cgprof__heap_next_gap(&t->rng, iv);
-        if (t->budget > 0)
-            return;
     }
-    t->budget = cgprof__heap_next_gap(&t->rng, iv);
-    if (t->busy || !p || !atomic_load_explicit(&running, memory_order_relaxed))
+    if (t->epoch != ep) {
+        /* A new start: the first sample point lies one gap in, counting
+         * this allocation. */
+        t->epoch = ep;
+        *budget = cgprof__heap_next_gap(&t->rng, iv) - (int64_t)(n > (1ull << 62) ? 1ull << 62 : n);
+        if (*budget > 0)
+            return false;
+    }
+    *budget = cgprof__heap_next_gap(&t->rng, iv);
+    if (t->busy)
+        return false;
+    if (t->tid == 0) {
+        int saved = errno;
+        t->tid = (pid_t)syscall(SYS_gettid);
+        errno = saved;
+    }
+    return !cgprof__threads_is_own(t->tid);
+}
+
+/* Async-signal-safe (lock-free). Tests: test/unit/sampler/test_heap.c */
+CGPROF_EXPORT void cgprof__heap_record_sigsafe(void *p, size_t n)
+{
+    struct cgprof__heap_tls *t = &cgprof__heap_tls;
+    if (t->busy || !p || !atomic_load_explicit(&sampling, memory_order_relaxed))
         return;
     t->busy = true;
     int saved = errno;
     if (t->tid == 0)
         t->tid = (pid_t)syscall(SYS_gettid);
-    if (!cgprof__threads_is_own(t->tid))
-        record_sigsafe(t, p, n, t->tid);
+    record_sigsafe(t, p, n, t->tid);
     errno = saved;
     t->busy = false;
 }
 
 /* Async-signal-safe. Called before the real free (so the address cannot
  * be handed out again while it is still in the set). */
-bool cgprof_heap_forget_sigsafe(const void *p)
+CGPROF_EXPORT bool cgprof__heap_forget_sigsafe(const void *p)
 {
-    return cgprof__heap_set_remove_sigsafe((uint64_t)(uintptr_t)p);
+    return maybe_sampled(p) && cgprof__heap_set_remove_sigsafe((uint64_t)(uintptr_t)p);
 }
 
 /* ---- agent side: sites ----------------------------------------------------- */
@@ -523,13 +559,12 @@ static void site_free(uint32_t id)
 
 /* The range of our own code, whose frames (the interposer, this file) are
  * cut from the leaf end of allocation stacks. */
-static void find_self_text(void)
+/* The span of the executable segments of the module holding anchor. */
+static void text_range(const void *anchor, uintptr_t *lo_out, uintptr_t *hi_out)
 {
     Dl_info di;
-    void *anchor;
-    void (*fn)(void) = cgprof_heap_stop;
-    memcpy(&anchor, &fn, sizeof(anchor));
-    if (!dladdr(anchor, &di) || !di.dli_fbase)
+    *lo_out = *hi_out = 0;
+    if (!anchor || !dladdr(anchor, &di) || !di.dli_fbase)
         return;
     const ElfW(Ehdr) *eh = di.dli_fbase;
     if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0)
@@ -549,41 +584,58 @@ static void find_self_text(void)
             hi = b;
     }
     if (lo < hi) {
-        self_lo = lo;
-        self_hi = hi;
+        *lo_out = lo;
+        *hi_out = hi;
     }
+}
+
+static void find_own_text(const void *interposers)
+{
+    void *anchor;
+    void (*fn)(void) = cgprof_heap_stop;
+    memcpy(&anchor, &fn, sizeof(anchor));
+    text_range(anchor, &own_text[0].lo, &own_text[0].hi);
+    text_range(interposers, &own_text[1].lo, &own_text[1].hi);
+}
+
+static bool own_pc(uint64_t pc)
+{
+    for (size_t i = 0; i < sizeof(own_text) / sizeof(own_text[0]); i++)
+        if (pc >= own_text[i].lo && pc < own_text[i].hi)
+            return true;
+    return false;
 }
 
 /* Heap samples wait here, out of the ring, until the next data point:
  * draining the ring then costs a copy of the live stack bytes, and the
  * many samples whose allocation is freed before their turn (churn) are
- * never unwound. Bounded by PENDING_MAX_BYTES (past it they are unwound
- * at once). Agent thread only. */
-#define PENDING_MAX_BYTES (8u << 20)
+ * never unwound. The copies go to one region mapped once and reused from
+ * its start after every run: taking them from malloc cost ~20 us each on
+ * mallocbench (the agent's arena shrank after each run and faulted its
+ * pages in again). When the region is full the queue runs early. Agent
+ * thread only. */
+#define PENDING_REGION (2u << 20)
 struct pending {
-    struct pending *next;
-    size_t bytes;
-    struct cgprof__sample s;    /* only stack[0..stack_len) is allocated */
+    uint32_t next;              /* offset of the next one, 0 = end */
+    struct cgprof__sample s;    /* only stack[0..stack_len) is kept */
 };
-static struct pending *pending_head, **pending_tail = &pending_head;
-static size_t pending_bytes;
+static unsigned char *pending_region;   /* mapped on first use */
+static size_t pending_used;             /* 0 = empty; offsets start at 8 */
+static uint32_t pending_head, pending_last;
 
 static void attribute_now(const struct cgprof__sample *s, struct heap_entry *e);
 
 static void pending_run(void)
 {
-    struct pending *p = pending_head;
-    pending_head = NULL;
-    pending_tail = &pending_head;
-    pending_bytes = 0;
-    while (p) {
-        struct pending *next = p->next;
+    for (uint32_t off = pending_head; off;) {
+        struct pending *p = (struct pending *)(pending_region + off);
         struct heap_entry *e = set_find(p->s.heap_addr, p->s.heap_serial);
         if (e)
             attribute_now(&p->s, e);
-        cgprof_free(p);
-        p = next;
+        off = p->next;
     }
+    pending_head = pending_last = 0;
+    pending_used = 0;
 }
 
 /* Agent thread: a drained heap sample (its ring slot is released right
@@ -593,22 +645,33 @@ void cgprof__heap_attribute(const struct cgprof__sample *s)
     if (!s->heap_addr || !set_find(s->heap_addr, s->heap_serial))
         return;                 /* already freed: no live contribution */
     size_t len = s->stack_len <= CGPROF__STACK_COPY ? s->stack_len : CGPROF__STACK_COPY;
-    size_t bytes = offsetof(struct pending, s) + offsetof(struct cgprof__sample, stack) + len;
-    if (pending_bytes + bytes > PENDING_MAX_BYTES)
+    size_t head = offsetof(struct cgprof__sample, stack) + len;
+    size_t bytes = (offsetof(struct pending, s) + head + 15) & ~(size_t)15;
+    if (!pending_region) {
+        void *m = mmap(NULL, PENDING_REGION, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                       -1, 0);
+        pending_region = m == MAP_FAILED ? NULL : m;
+    }
+    size_t start = pending_used ? pending_used : 16;
+    if (pending_region && start + bytes > PENDING_REGION) {
         pending_run();
-    struct pending *p = cgprof_malloc(bytes);
-    if (!p) {
+        start = 16;
+    }
+    if (!pending_region || start + bytes > PENDING_REGION) {
         struct heap_entry *e = set_find(s->heap_addr, s->heap_serial);
         if (e)
             attribute_now(s, e);
         return;
     }
-    memcpy(&p->s, s, offsetof(struct cgprof__sample, stack) + len);
-    p->next = NULL;
-    p->bytes = bytes;
-    *pending_tail = p;
-    pending_tail = &p->next;
-    pending_bytes += bytes;
+    struct pending *p = (struct pending *)(pending_region + start);
+    memcpy(&p->s, s, head);
+    p->next = 0;
+    if (pending_last)
+        ((struct pending *)(pending_region + pending_last))->next = (uint32_t)start;
+    else
+        pending_head = (uint32_t)start;
+    pending_last = (uint32_t)start;
+    pending_used = start + bytes;
 }
 
 /* Unwinds a heap sample and gives its set entry a site. */
@@ -617,7 +680,7 @@ static void attribute_now(const struct cgprof__sample *s, struct heap_entry *e)
     bool complete;
     size_t n = cgprof__unwind(s, pcs, MAX_FRAMES, &complete);
     size_t cut = 0;
-    while (cut < n && pcs[cut] >= self_lo && pcs[cut] < self_hi)
+    while (cut < n && own_pc(pcs[cut]))
         cut++;
     uint32_t site = SITE_LOST;
     if (n > cut) {
@@ -864,16 +927,24 @@ int cgprof_heap_start(const struct cgprof_heap_options *o)
     opts = *o;
     snprintf(allocator_name, sizeof(allocator_name), "%s", o->allocator ? o->allocator : "");
     opts.allocator = allocator_name;
-    find_self_text();
+    find_own_text(o->interposers);
     atomic_store(&interval, o->interval_bytes);
     started = true;
+    atomic_fetch_add(&epoch, 1);
+    atomic_store(&sampling, o->tracked);
     atomic_store(&running, true);
     return 0;
 }
 
 void cgprof_heap_stop(void)
 {
+    atomic_store(&sampling, false);
     atomic_store(&running, false);
+}
+
+void cgprof_heap_settled(void)
+{
+    atomic_store(&settled, true);
 }
 
 bool cgprof_heap_running(void)

@@ -101,6 +101,7 @@ struct cgprof_heap_options {
     unsigned max_stack_depth;
     const char *allocator;        /* "glibc" or the module providing malloc */
     bool tracked;                 /* the program's malloc is our interposer */
+    const void *interposers;      /* an address in the interposers' library */
     bool allocator_stats;         /* mallinfo2 describes that allocator */
 };
 
@@ -113,13 +114,13 @@ void cgprof_heap_stop(void);
 bool cgprof_heap_running(void);
 void cgprof_heap_get_stats(uint64_t *samples, uint64_t *lost, size_t *live);
 
-/* Per-thread state of the hot path; initial-exec TLS, so reading it never
- * allocates (a preloaded library's TLS is static). */
+/* Per-thread state of the sampled path; initial-exec TLS, so reading it
+ * never allocates (a preloaded library's TLS is static). */
 struct cgprof__heap_tls {
-    int64_t budget;               /* bytes until the next sample point */
     uint64_t rng;
     uintptr_t stack_lo, stack_hi; /* known stack bounds of this thread */
     pid_t tid, bounds_tid;
+    uint32_t epoch;               /* sampling start the countdown belongs to */
     bool init, busy;
 };
 extern __thread struct cgprof__heap_tls cgprof__heap_tls __attribute__((tls_model("initial-exec")));
@@ -127,34 +128,48 @@ extern uint16_t *cgprof__heap_filter;
 #define CGPROF__HEAP_FILTER_BITS 16
 #define CGPROF__HEAP_SET_BITS 15
 
-/* Hot path, after a successful allocation of n bytes: true when the
- * Poisson countdown ran out and cgprof_heap_sample_sigsafe must run. */
-static inline bool cgprof_heap_due(size_t n)
+/* ---- for the malloc family interposers of libcgprof-heap.so ---------------
+ * They keep each thread's countdown of bytes to its next sample point and
+ * call these (exported from libcgprof.so) only when it runs out or when a
+ * freed block may be a sampled one. All three are async-signal-safe,
+ * lock-free and allocation-free, and leave errno alone. */
+
+/* A thread's countdown while allocations are not sampled: it comes back
+ * after this many bytes and may then find sampling started. */
+#define CGPROF_HEAP_OFF_BUDGET ((int64_t)1 << 20)
+
+/* A sampled block always lies at an address that is 0 or 16 modulo 4096
+ * (the interposers move it there), so free's fast path needs no memory
+ * access: any other address cannot be a sampled block. */
+#define CGPROF_HEAP_MARK_MASK ((uintptr_t)0xfef)
+static inline bool cgprof_heap_marked(const void *p)
 {
-    return (cgprof__heap_tls.budget -= (int64_t)n) <= 0;
+    return ((uintptr_t)p & CGPROF_HEAP_MARK_MASK) == 0;
 }
+
+/* The calling thread's countdown *budget fell to zero or below on an
+ * allocation of n bytes (or was never set): sets the next countdown and
+ * returns true when this allocation is to be sampled, i.e. placed by
+ * cgprof_heap_marked's rule and given to cgprof__heap_record_sigsafe.
+ * Never true for the profiler's own threads, inside the sampler (a host
+ * signal handler allocating in the middle of a record), or before the
+ * constructor settled whether the heap summary runs (until then the
+ * countdown stays at zero). */
+bool cgprof__heap_due_sigsafe(int64_t *budget, size_t n);
+/* Records the sampled allocation p of n bytes: its stack and its entry in
+ * the set of live sampled blocks. */
+void cgprof__heap_record_sigsafe(void *p, size_t n);
+/* p (a marked address) is being freed: forgets it if it was sampled. Must
+ * run before the real free. True when it was. */
+bool cgprof__heap_forget_sigsafe(const void *p);
+/* The constructor has settled whether the heap summary runs (called once
+ * it has, whatever the outcome). */
+void cgprof_heap_settled(void);
 
 static inline size_t cgprof__heap_filter_index(const void *p)
 {
     return (size_t)((((uintptr_t)p >> 4) * 0x9e3779b97f4a7c15ull) >> (64 - CGPROF__HEAP_FILTER_BITS));
 }
-
-/* Hot path of free: false means p is certainly not a sampled allocation
- * (one load, one branch). */
-static inline bool cgprof_heap_maybe_sampled(const void *p)
-{
-    const uint16_t *f = __atomic_load_n(&cgprof__heap_filter, __ATOMIC_ACQUIRE);
-    return f && __atomic_load_n(&f[cgprof__heap_filter_index(p)], __ATOMIC_RELAXED) != 0;
-}
-
-/* Async-signal-safe, lock-free: the countdown ran out for allocation p of
- * n bytes: records it (stack and live-set entry) unless this thread is
- * the profiler's own or already inside the heap sampler, and draws the
- * next gap. Leaves errno as it was. */
-void cgprof_heap_sample_sigsafe(void *p, size_t n);
-/* Async-signal-safe, lock-free: p is being freed; forgets it if it was
- * sampled. Must run before the real free. True when it was. */
-bool cgprof_heap_forget_sigsafe(const void *p);
 
 /* Agent thread: one heap data point (capacity, used, RSS, live estimate
  * per allocation site) into p. Returns 0 or CGPROF_ENOMEM. */

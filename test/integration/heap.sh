@@ -8,6 +8,9 @@
 #   python3 and sqlite3: identical output with the heap summary on, and
 #     allocation sites in their own code.
 #   heap summary off: no heapSummary in the profile.
+#   libcgprof.so (no interposers) with heapSummaryEnabled: one cgprof: line
+#     naming libcgprof-heap.so, figures but no sites; both libraries
+#     preloaded: one agent, one profile.
 #   tcmalloc preloaded after us: its allocations are tracked; before us:
 #     said so, nothing tracked, the program still runs unchanged.
 #   cgprof report -o x.html carries the heap data.
@@ -18,6 +21,8 @@ source "$(dirname "$0")/lib.sh"
 need_lib
 need_cli
 need_workload heap_sites
+CORE_LIB=$LIB
+LIB=$HEAP_LIB    # profiled and same_run preload it
 opts=heapSummaryEnabled:true,samplingIntervalMs:100,heapSamplingIntervalBytes:65536,cpuLimitPercent:100
 
 # heap_check DIR CODE: runs the Python assertions CODE with heaps (the
@@ -130,10 +135,32 @@ grep -q '^k1|' "$TMP/sqlite3.prof.out" || fail "sqlite3 printed no result: $(hea
 ok "python3 and sqlite3: same output and exit status"
 
 say "heap summary off: no heapSummary, malloc stays a pass-through"
-profiled "$TMP/off" samplingIntervalMs:100 "$WL/heap_sites" 300 >/dev/null 2>"$TMP/off.err" ||
+profiled "$TMP/off" samplingIntervalMs:100 "$WL/heap_sites" 300 >"$TMP/off.out" 2>"$TMP/off.err" ||
     fail "heap_sites failed without the heap summary: $(cat "$TMP/off.err")"
 heap_check "$TMP/off" 'assert not heaps, "heapSummary written while off"' || fail "heap summary off"
 ok "no heap summary when it is off"
+
+say "libcgprof.so without the interposers, heapSummaryEnabled:true"
+LD_PRELOAD=$CORE_LIB CGPROF_OPTIONS="outputDir:$TMP/core,$opts,heapSummaryThresholdPermille:0" \
+    "$WL/heap_sites" 300 >"$TMP/core.out" 2>"$TMP/core.err" || fail "heap_sites failed: $(cat "$TMP/core.err")"
+cmp -s "$TMP/core.out" "$TMP/off.out" 2>/dev/null || "$WL/heap_sites" 300 | cmp -s - "$TMP/core.out" ||
+    fail "output differs under libcgprof.so"
+[ "$(grep -c '^cgprof:' "$TMP/core.err")" = 1 ] || fail "want exactly one cgprof: line: $(cat "$TMP/core.err")"
+grep -q "allocation sites need the allocation interposers of libcgprof-heap.so" "$TMP/core.err" ||
+    fail "the line does not say what to preload: $(cat "$TMP/core.err")"
+heap_check "$TMP/core" '
+h = heaps[0]
+assert not h["tracked"] and h["incomplete"] and not h["sites"], "figures only, marked incomplete"
+assert h["allocator"] == "glibc" and max(p[2] for p in h["series"]) >= 60 * MiB, "used space from mallinfo2"
+' || fail "libcgprof.so: wrong heap summary"
+ok "one line naming libcgprof-heap.so; capacity and used space still recorded"
+
+say "both libraries preloaded: one agent"
+LD_PRELOAD="$CORE_LIB $HEAP_LIB" CGPROF_OPTIONS="outputDir:$TMP/both,logLevel:info,samplingIntervalMs:100" \
+    "$WL/heap_sites" 300 >/dev/null 2>"$TMP/both.err" || fail "heap_sites failed: $(cat "$TMP/both.err")"
+[ "$(profile_files "$TMP/both" | wc -l)" = 1 ] || fail "want one profile: $(profile_files "$TMP/both")"
+[ "$(grep -c 'cgprof: profiling pid' "$TMP/both.err")" = 1 ] || fail "want one agent: $(cat "$TMP/both.err")"
+ok "the second copy stays idle"
 
 say "an allocator of its own: tcmalloc"
 tc=$(ls /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 2>/dev/null || true)

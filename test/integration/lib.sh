@@ -10,6 +10,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${BUILD:-build}
 case $BUILD in /*) BUILD_DIR=$BUILD ;; *) BUILD_DIR=$ROOT/$BUILD ;; esac
 LIB=$BUILD_DIR/libcgprof.so
+HEAP_LIB=$BUILD_DIR/libcgprof-heap.so   # the same plus the malloc interposers
 CGPROF=$BUILD_DIR/cgprof
 WL=$BUILD_DIR/workloads
 FOLDED_PY=$ROOT/test/integration/folded.py
@@ -33,6 +34,7 @@ fail() { echo "FAIL ($TEST_NAME): $*" >&2; exit 1; }
 # builds it, never a silent skip.
 need_lib() {
     [ -f "$LIB" ] || fail "$LIB is missing; build it: make BUILD=$BUILD all"
+    [ -f "$HEAP_LIB" ] || fail "$HEAP_LIB is missing; build it: make BUILD=$BUILD all"
     [ ! -e /var/tmp/killProfiler ] ||
         fail "/var/tmp/killProfiler exists (the kill switch); remove it to test"
 }

@@ -110,22 +110,21 @@ START_TEST(test_heap_set_insert_remove_filter)
 {
     ck_assert_int_eq(cgprof__heap_set_init(), 0);
     ck_assert_uint_eq(cgprof__heap_set_count(), 0);
-    uintptr_t a = 0x7f0000001000u, b = 0x7f0000002040u;
-    ck_assert(!cgprof_heap_maybe_sampled((void *)a));
+    uintptr_t a = 0x7f0000001000u, b = 0x7f0000002010u;
+    ck_assert(cgprof_heap_marked((void *)a) && cgprof_heap_marked((void *)b));
+    ck_assert(!cgprof_heap_marked((void *)(a + 32)) && !cgprof_heap_marked((void *)(a + 4080)));
+    ck_assert(!cgprof__heap_forget_sigsafe((void *)a));
     ck_assert(cgprof__heap_set_insert_sigsafe(a, 100, 1, 0));
-    ck_assert(cgprof_heap_maybe_sampled((void *)a));
     ck_assert(cgprof__heap_set_insert_sigsafe(b, 200, 2, 0));
     ck_assert_uint_eq(cgprof__heap_set_count(), 2);
     /* A stale entry of the same address is replaced, not duplicated. */
     ck_assert(cgprof__heap_set_insert_sigsafe(a, 300, 3, 0));
     ck_assert_uint_eq(cgprof__heap_set_count(), 2);
-    ck_assert(cgprof_heap_forget_sigsafe((void *)a));
-    ck_assert(!cgprof_heap_forget_sigsafe((void *)a));
+    ck_assert(cgprof__heap_forget_sigsafe((void *)a));
+    ck_assert(!cgprof__heap_forget_sigsafe((void *)a));
     ck_assert(!cgprof__heap_set_remove_sigsafe(0x1234560));
     ck_assert(!cgprof__heap_set_insert_sigsafe(0, 1, 1, 0));
     ck_assert(!cgprof__heap_set_insert_sigsafe(1, 1, 1, 0));
-    if (cgprof__heap_filter_index((void *)a) != cgprof__heap_filter_index((void *)b))
-        ck_assert(!cgprof_heap_maybe_sampled((void *)a));
     ck_assert(cgprof__heap_set_remove_sigsafe(b));
     ck_assert_uint_eq(cgprof__heap_set_count(), 0);
     /* Every filter counter is back to zero. */
@@ -189,21 +188,39 @@ static struct cgprof__sample *ready_heap_sample(void)
     return NULL;
 }
 
+/* What an interposer does for an allocation of n bytes at p. */
+static void allocate(int64_t *budget, void *p, size_t n)
+{
+    *budget -= (int64_t)n;
+    if (*budget <= 0 && cgprof__heap_due_sigsafe(budget, n))
+        cgprof__heap_record_sigsafe(p, n);
+}
+
 START_TEST(test_heap_sample_path)
 {
     struct cgprof_heap_options o = { .interval_bytes = 4096, .threshold_permille = 5,
                                      .max_stack_depth = 64, .allocator = "glibc",
                                      .tracked = true, .allocator_stats = true };
+    int64_t budget = 0;
+    static _Alignas(4096) char block[1 << 16];
+    /* Before the constructor settled: the countdown stays at zero. */
+    ck_assert(!cgprof__heap_due_sigsafe(&budget, 100));
+    ck_assert_int_eq(budget, 0);
+    cgprof_heap_settled();
+    ck_assert(!cgprof__heap_due_sigsafe(&budget, 100));
+    ck_assert_int_eq(budget, CGPROF_HEAP_OFF_BUDGET);
     ck_assert_int_eq(cgprof_heap_start(&o), 0);
     ck_assert(cgprof_heap_running());
-    static char block[1 << 16];
-    /* A 64 KiB allocation at a 4 KiB mean is all but certainly sampled
-     * once the first gap is drawn. */
+    /* The first call after a start draws a fresh gap (the old budget is
+     * not kept); a 64 KiB allocation at a 4 KiB mean is all but certainly
+     * sampled once it is drawn. */
+    budget = 0;
     int tries = 0;
     while (cgprof__heap_set_count() == 0 && tries++ < 100)
-        if (cgprof_heap_due(sizeof(block)))
-            cgprof_heap_sample_sigsafe(block, sizeof(block));
+        allocate(&budget, block, sizeof(block));
     ck_assert_uint_eq(cgprof__heap_set_count(), 1);
+    ck_assert_int_gt(budget, 0);
+    ck_assert_int_lt(budget, 4096 * 64);
     struct cgprof__sample *s = ready_heap_sample();
     ck_assert_ptr_nonnull(s);
     ck_assert_uint_eq(s->heap_addr, (uintptr_t)block);
@@ -215,30 +232,37 @@ START_TEST(test_heap_sample_path)
     ck_assert_uint_lt(s->regs[7], (uintptr_t)&local + 65536);
     ck_assert_uint_gt(s->regs[7] + 65536, (uintptr_t)&local);
     cgprof__ring_release(s);
-    ck_assert(cgprof_heap_forget_sigsafe(block));
+    ck_assert(cgprof__heap_forget_sigsafe(block));
     ck_assert_uint_eq(cgprof__heap_set_count(), 0);
+    /* Mean gap: 2000 draws of the countdown average 4096 bytes. */
+    double sum = 0;
+    for (int i = 0; i < 2000; i++) {
+        budget = 0;
+        cgprof__heap_due_sigsafe(&budget, 1);
+        sum += (double)budget;
+    }
+    ck_assert_msg(fabs(sum / 2000 / 4096 - 1) < 0.1, "mean gap %.0f", sum / 2000);
     /* Reentrant calls (a signal handler allocating inside us) record
      * nothing. */
     cgprof__heap_tls.busy = true;
     for (int i = 0; i < 50; i++)
-        if (cgprof_heap_due(sizeof(block)))
-            cgprof_heap_sample_sigsafe(block, sizeof(block));
+        allocate(&budget, block, sizeof(block));
     cgprof__heap_tls.busy = false;
     ck_assert_uint_eq(cgprof__heap_set_count(), 0);
     ck_assert_ptr_null(ready_heap_sample());
     /* Neither do the profiler's own threads. */
     cgprof__threads_set_agent((pid_t)syscall(SYS_gettid));
     for (int i = 0; i < 50; i++)
-        if (cgprof_heap_due(sizeof(block)))
-            cgprof_heap_sample_sigsafe(block, sizeof(block));
+        allocate(&budget, block, sizeof(block));
     ck_assert_uint_eq(cgprof__heap_set_count(), 0);
     cgprof__threads_set_agent(0);
     cgprof_heap_stop();
     ck_assert(!cgprof_heap_running());
     for (int i = 0; i < 50; i++)
-        if (cgprof_heap_due(sizeof(block)))
-            cgprof_heap_sample_sigsafe(block, sizeof(block));
+        allocate(&budget, block, sizeof(block));
     ck_assert_uint_eq(cgprof__heap_set_count(), 0);
+    ck_assert_int_gt(budget, 0);
+    ck_assert_int_le(budget, CGPROF_HEAP_OFF_BUDGET);
 }
 END_TEST
 
