@@ -58,8 +58,8 @@ enum cgprof__config_kind {
     X(HEAP_SUMMARY_ENABLED, "heapSummaryEnabled",                              \
       "AWS_CODEGURU_PROFILER_HEAP_SUMMARY_ENABLED", "false",                   \
       CGPROF__KIND_BOOL, heap_summary_enabled, 0, 0,                           \
-      "`true` turns on sampled allocation tracking and the heap summary "     \
-      "view")                \
+      "`true` turns on the heap summary: capacity and used space over time, " \
+      "and allocation sites where `libcgprof-heap.so` is preloaded")        \
     X(CREDENTIAL_PATH, "credentialPath",                                       \
       "AWS_CODEGURU_PROFILER_CREDENTIAL_PATH", "none", CGPROF__KIND_PATH,      \
       credential_path, 0, 0,                                                   \
