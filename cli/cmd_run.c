@@ -1,8 +1,10 @@
 /* `cgprof run [--options '...'] -- cmd...`: runs a command under the
  * preload (LD_PRELOAD = the libcgprof.so next to this binary, or the
- * installed one, or $CGPROF_LIB) and, when it ends, prints where its
- * profiles went and a `cgprof report` summary of them, or writes the HTML
- * report. The command's exit status becomes ours. Dispatch is in main.c. */
+ * installed one, or $CGPROF_LIB; libcgprof-heap.so from the same directory
+ * when the options, read by the agent's own config parser, turn the heap
+ * summary on) and, when it ends, prints where its profiles went and a
+ * `cgprof report` summary of them, or writes the HTML report. The
+ * command's exit status becomes ours. Dispatch is in main.c. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -33,7 +35,8 @@ static void help(FILE *out)
           "\n"
           "DESCRIPTION\n"
           "    Runs COMMAND with LD_PRELOAD=libcgprof.so (added in front of an\n"
-          "    existing LD_PRELOAD) and CGPROF_OPTIONS=OPTIONS, waits for it,\n"
+          "    existing LD_PRELOAD, from which other libcgprof libraries are\n"
+          "    dropped) and CGPROF_OPTIONS=OPTIONS, waits for it,\n"
           "    then prints on standard error where its profiles are and the\n"
           "    heaviest functions (`cgprof report --format top` of the profiles\n"
           "    this run wrote), or writes the HTML report with --html. The\n"
@@ -43,6 +46,16 @@ static void help(FILE *out)
           "    this cgprof (a build directory), else PREFIX/lib/libcgprof.so for\n"
           "    PREFIX/bin/cgprof, else /usr/local/lib or /usr/lib. Statically\n"
           "    linked commands ignore LD_PRELOAD and cannot be profiled this way.\n"
+          "\n"
+          "    When the heap summary is on (OPTIONS give heapSummaryEnabled:true,\n"
+          "    or do not name that key and AWS_CODEGURU_PROFILER_HEAP_SUMMARY_ENABLED\n"
+          "    is true, read by the agent's own option parser),\n"
+          "    libcgprof-heap.so from the same directory is preloaded instead:\n"
+          "    the same agent plus the malloc interposers that find allocation\n"
+          "    sites (libcgprof.so leaves malloc alone, so commands without the\n"
+          "    heap summary pay nothing for it). When it is missing, libcgprof.so\n"
+          "    is used and the agent says that it records capacity and used\n"
+          "    space only. $CGPROF_LIB, when set, is preloaded as it is.\n"
           "\n"
           "OPTIONS\n"
           "    --options OPTIONS\n"
@@ -78,14 +91,16 @@ static bool readable(const char *p)
     return access(p, R_OK) == 0;
 }
 
-static int find_lib(char *out, size_t n)
+/* libcgprof.so as the help describes (into out); 1 when it came from
+ * CGPROF_LIB, 0 when found, else CGPROF_CLI_ERROR after saying so. */
+static int find_core_lib(char *out, size_t n)
 {
     const char *e = getenv("CGPROF_LIB");
     if (e && *e) {
         if (!readable(e))
             return cgprof__cli_fail("CGPROF_LIB=%s is not readable", e);
         snprintf(out, n, "%s", e);
-        return CGPROF_CLI_OK;
+        return 1;
     }
     char exe[PATH_MAX - 32];   /* room for the suffixes below */
     ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
@@ -113,6 +128,58 @@ static int find_lib(char *out, size_t n)
         }
     return cgprof__cli_fail("libcgprof.so not found (next to cgprof, in ../lib, /usr/local/lib "
                             "or /usr/lib); set CGPROF_LIB");
+}
+
+/* The library to preload into out: libcgprof-heap.so next to the
+ * libcgprof.so found when heap (the heap summary is on) and it is there,
+ * else that libcgprof.so (the agent then says what is missing); CGPROF_LIB
+ * as it is. CGPROF_CLI_OK or CGPROF_CLI_ERROR.
+ * Tests: test/integration/cli_commands.sh, install.sh */
+static int find_lib(char *out, size_t n, bool heap)
+{
+    int rc = find_core_lib(out, n);
+    if (rc != 0)
+        return rc == 1 ? CGPROF_CLI_OK : rc;
+    const char *slash = strrchr(out, '/');
+    char cand[PATH_MAX];
+    if (heap && slash) {
+        int w = snprintf(cand, sizeof(cand), "%.*s/libcgprof-heap.so", (int)(slash - out), out);
+        if (w > 0 && (size_t)w < sizeof(cand) && (size_t)w < n && readable(cand))
+            memcpy(out, cand, (size_t)w + 1);
+    }
+    return CGPROF_CLI_OK;
+}
+
+/* LD_PRELOAD for the child into b: lib, then the entries of old (split at
+ * ':' and ' ', as ld.so does) but for other copies of cgprof (file names
+ * libcgprof*.so*), which would otherwise load beside ours — an idle
+ * libcgprof-heap.so still owns malloc. 0 or CGPROF_ENOMEM.
+ * Tests: test/integration/cli_commands.sh */
+static int preload_value(struct cgprof_buf *b, const char *lib, const char *old)
+{
+    int rc = cgprof_buf_appends(b, lib);
+    const char *p = old ? old : "";
+    while (rc == 0 && *p) {
+        size_t len = strcspn(p, ": ");
+        if (len > 0) {
+            const char *base = p;
+            for (size_t i = 0; i < len; i++)
+                if (p[i] == '/')
+                    base = p + i + 1;
+            size_t blen = (size_t)(p + len - base);
+            bool ours = blen >= 9 && memcmp(base, "libcgprof", 9) == 0 &&
+                        memmem(base, blen, ".so", 3) != NULL;
+            if (!ours) {
+                rc = cgprof_buf_append(b, ":", 1);
+                if (rc == 0)
+                    rc = cgprof_buf_append(b, p, len);
+            }
+        }
+        p += len;
+        if (*p)
+            p++;
+    }
+    return rc;   /* the buffer keeps a terminating NUL */
 }
 
 /* Summary of the profiles this run wrote to dir (start_ms on). */
@@ -200,12 +267,8 @@ static int run(int argc, char **argv)
     }
     if (optind >= argc)
         return cgprof__cli_usage("run", "missing COMMAND (cgprof run [options] -- COMMAND...)");
-    char lib[PATH_MAX];
-    int ret = find_lib(lib, sizeof(lib));
-    if (ret != CGPROF_CLI_OK)
-        return ret;
-
-    /* The options the child gets, and what they mean for the summary. */
+    /* The options the child gets, what they mean for the summary, and
+     * which library they need. */
     struct cgprof_buf opts;
     cgprof_buf_init(&opts, 16384);
     if (options && *options)
@@ -218,9 +281,19 @@ static int run(int argc, char **argv)
         cgprof_buf_cleanup(&opts);
         return cgprof__cli_usage("run", "the options are not valid (see above)");
     }
-    char preload[PATH_MAX * 2];
-    const char *old = getenv("LD_PRELOAD");
-    snprintf(preload, sizeof(preload), "%s%s%s", lib, old && *old ? ":" : "", old ? old : "");
+    char lib[PATH_MAX];
+    int ret = find_lib(lib, sizeof(lib), cfg.heap_summary_enabled);
+    if (ret != CGPROF_CLI_OK) {
+        cgprof_buf_cleanup(&opts);
+        return ret;
+    }
+    struct cgprof_buf preload;
+    cgprof_buf_init(&preload, (size_t)1 << 20);
+    if (preload_value(&preload, lib, getenv("LD_PRELOAD")) != 0) {
+        cgprof_buf_cleanup(&opts);
+        cgprof_buf_cleanup(&preload);
+        return cgprof__cli_fail("LD_PRELOAD is too long");
+    }
 
     uint64_t start_ms = cgprof_epoch_ms();
     struct sigaction ign = { .sa_handler = SIG_IGN }, oint, oquit;
@@ -232,7 +305,7 @@ static int run(int argc, char **argv)
     if (pid == 0) {
         sigaction(SIGINT, &oint, NULL);
         sigaction(SIGQUIT, &oquit, NULL);
-        setenv("LD_PRELOAD", preload, 1);
+        setenv("LD_PRELOAD", preload.data, 1);
         if (opts.len)
             setenv("CGPROF_OPTIONS", opts.data, 1);
         execvp(argv[optind], argv + optind);
@@ -264,6 +337,7 @@ static int run(int argc, char **argv)
             summarize(cfg.output_dir, start_ms, html, top, report);
     }
     cgprof_buf_cleanup(&opts);
+    cgprof_buf_cleanup(&preload);
     return ret;
 }
 
