@@ -8,7 +8,14 @@
 # otherwise its Environment= lines are parsed independently (Python's
 # shlex, systemd's quoting) in unit-file then drop-in order and the
 # ExecStart= program runs with exactly that environment. Either way the
-# profile must appear.
+# profile must appear. The heap summary: with heapSummaryEnabled:true in
+# the merged options, or AWS_CODEGURU_PROFILER_HEAP_SUMMARY_ENABLED=true in
+# the unit's Environment= (and no heapSummaryEnabled key), the drop-in
+# preloads libcgprof-heap.so from beside libcgprof.so, the unit's own
+# libcgprof-heap.so entry is dropped, the service's profile has a tracked
+# heap summary; --lib is kept as given; without libcgprof-heap.so,
+# libcgprof.so with a note; an EnvironmentFile= setting the variable is
+# named.
 source "$(dirname "$0")/lib.sh"
 need_lib
 need_cli
@@ -133,3 +140,66 @@ say "disable"
 st=$("$SD" status cgprof-demo --root "$R")
 grep -q "not profiled" <<<"$st" || fail "status after disable: $st"
 ok "drop-in removed, the unit's own drop-in kept"
+
+say "the heap summary: libcgprof-heap.so in the drop-in"
+PFX=$TMP/pfx
+mkdir -p "$PFX/bin" "$PFX/lib"
+cp "$SD" "$PFX/bin/cgprof-systemd"
+cp "$LIB" "$HEAP_LIB" "$PFX/lib/"
+PCORE=$PFX/lib/libcgprof.so PHEAP=$PFX/lib/libcgprof-heap.so
+R2=$TMP/root2
+HU=cgprof-heap.service
+mkdir -p "$R2/usr/lib/systemd/system" "$R2/etc"
+cat >"$R2/usr/lib/systemd/system/$HU" <<UNIT
+[Service]
+Environment="LD_PRELOAD=$HEAP_LIB:$LIBM"
+Environment=AWS_CODEGURU_PROFILER_HEAP_SUMMARY_ENABLED=True
+ExecStart=$WL/cpusplit 1 1
+UNIT
+HD=$R2/etc/systemd/system/$HU.d/cgprof.conf
+psd() { env -u CGPROF_LIB "$PFX/bin/cgprof-systemd" "$@"; }
+preload_of() { sed -n 's/^Environment="LD_PRELOAD=\(.*\)"$/\1/p' "$HD"; }
+psd enable cgprof-heap --root "$R2" >/dev/null 2>"$TMP/h.err" || fail "enable failed: $(cat "$TMP/h.err")"
+[ "$(preload_of)" = "$PHEAP:$LIBM" ] ||
+    fail "AWS_CODEGURU_PROFILER_HEAP_SUMMARY_ENABLED=True in the unit: LD_PRELOAD=$(preload_of), expected $PHEAP:$LIBM"
+psd enable cgprof-heap --root "$R2" --options ' heapsummaryenabled : FALSE ' >/dev/null
+[ "$(preload_of)" = "$PCORE:$LIBM" ] ||
+    fail "--options heapsummaryenabled:FALSE over the unit's variable: LD_PRELOAD=$(preload_of)"
+sed -i '/AWS_CODEGURU_PROFILER_HEAP_SUMMARY_ENABLED/d' "$R2/usr/lib/systemd/system/$HU"
+psd enable cgprof-heap --root "$R2" >/dev/null
+[ "$(preload_of)" = "$PCORE:$LIBM" ] || fail "no heap summary asked: LD_PRELOAD=$(preload_of)"
+psd enable cgprof-heap --root "$R2" --lib "$PCORE" --options heapSummaryEnabled:true >/dev/null
+[ "$(preload_of)" = "$PCORE:$LIBM" ] || fail "--lib $PCORE was not kept as given: LD_PRELOAD=$(preload_of)"
+# An EnvironmentFile= that sets the variable is named.
+printf 'AWS_CODEGURU_PROFILER_HEAP_SUMMARY_ENABLED=true\n' >"$R2/etc/heap.env"
+mkdir -p "$R2/etc/systemd/system/$HU.d"
+printf '[Service]\nEnvironmentFile=-/etc/heap.env\n' >"$R2/etc/systemd/system/$HU.d/20-env.conf"
+psd enable cgprof-heap --root "$R2" >/dev/null 2>"$TMP/h.err"
+grep -q "^cgprof: /etc/heap.env (EnvironmentFile= of $HU) sets AWS_CODEGURU_PROFILER_HEAP_SUMMARY_ENABLED" "$TMP/h.err" ||
+    fail "no warning about the EnvironmentFile=: $(cat "$TMP/h.err")"
+rm "$R2/etc/systemd/system/$HU.d/20-env.conf"
+# The service itself, with the parsed environment: a tracked heap summary.
+HOUT=$TMP/hout
+psd enable cgprof-heap --root "$R2" --output-dir "$HOUT" \
+    --options heapSummaryEnabled:true,samplingIntervalMs:100,heapSamplingIntervalBytes:65536 >/dev/null
+[ "$(preload_of)" = "$PHEAP:$LIBM" ] || fail "--options heapSummaryEnabled:true: LD_PRELOAD=$(preload_of)"
+environment_of "$R2" "$HU" >"$TMP/henv"
+mapfile -t envv <"$TMP/henv"
+mkdir -p "$HOUT"
+env -i PATH=/usr/bin:/bin "${envv[@]}" "$WL/cpusplit" 1 1 >"$TMP/hrun.out" 2>"$TMP/hrun.err" ||
+    fail "the heap service failed: $(cat "$TMP/hrun.err")"
+expect_profiles "$HOUT"
+"$PYTHON" - "$HOUT" <<'PY' || fail "the service's heap summary is not tracked by libcgprof-heap.so"
+import glob, gzip, json, sys
+hs = [d["heapSummary"] for d in (json.load(gzip.open(f, "rt")) for f in
+      glob.glob(sys.argv[1] + "/**/*.json.gz", recursive=True)) if "heapSummary" in d]
+print("   heap summaries (tracked, allocator):", [(h["tracked"], h["allocator"]) for h in hs])
+sys.exit(0 if hs and all(h["tracked"] for h in hs) else 1)
+PY
+# No libcgprof-heap.so beside libcgprof.so: libcgprof.so, and a note.
+rm "$PHEAP"
+psd enable cgprof-heap --root "$R2" --options heapSummaryEnabled:true >/dev/null 2>"$TMP/h.err"
+[ "$(preload_of)" = "$PCORE:$LIBM" ] || fail "fallback: LD_PRELOAD=$(preload_of)"
+grep -q "libcgprof-heap.so not found" "$TMP/h.err" || fail "fallback without a note: $(cat "$TMP/h.err")"
+"$SD" --help 2>&1 | grep -q "libcgprof-heap.so" || fail "cgprof-systemd --help does not explain the heap library"
+ok "libcgprof-heap.so when the options or the unit ask (its old entry dropped), tracked; --lib kept; fallback noted"
