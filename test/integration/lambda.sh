@@ -7,7 +7,11 @@
 # between invocations (SIGSTOP) and kills it at the end. Checked: reports
 # come after 1 s of active time, durationInMs excludes the frozen gaps, the
 # default group aws-lambda-<function> is used, and fleet info and
-# ConfigureAgent metadata say Lambda (CodeGuru stand-in over TLS).
+# ConfigureAgent metadata say Lambda (CodeGuru stand-in over TLS). Before
+# that, the wrapper's library choice: libcgprof-heap.so when CGPROF_OPTIONS
+# or AWS_CODEGURU_PROFILER_HEAP_SUMMARY_ENABLED turn the heap summary on
+# (a Python runtime then has it mapped and a tracked heap summary),
+# libcgprof.so otherwise or when the layer lacks it, CGPROF_LIB as given.
 source "$(dirname "$0")/lib.sh"
 need_lib
 need_prog unzip
@@ -18,14 +22,56 @@ ZIP=$BUILD_DIR/lambda-layer.zip
 
 say "layer layout"
 unzip -Z1 "$ZIP" | sort >"$TMP/layout"
-for f in cgprof-lambda-exec lib/libcgprof.so; do
+for f in cgprof-lambda-exec lib/libcgprof.so lib/libcgprof-heap.so; do
     grep -qx "$f" "$TMP/layout" || fail "the layer lacks $f; it has: $(tr '\n' ' ' <"$TMP/layout")"
 done
 OPT=$TMP/opt
 unzip -q "$ZIP" -d "$OPT"
 [ -x "$OPT/cgprof-lambda-exec" ] || fail "cgprof-lambda-exec is not executable once unzipped"
 cmp -s "$OPT/lib/libcgprof.so" "$LIB" || fail "the layer's lib/libcgprof.so is not $LIB"
-ok "layer: /opt/cgprof-lambda-exec and /opt/lib/libcgprof.so"
+cmp -s "$OPT/lib/libcgprof-heap.so" "$HEAP_LIB" || fail "the layer's lib/libcgprof-heap.so is not $HEAP_LIB"
+ok "layer: /opt/cgprof-lambda-exec, /opt/lib/libcgprof.so and /opt/lib/libcgprof-heap.so"
+
+say "the layer's wrapper preloads libcgprof-heap.so when the function asks for the heap summary"
+# lchoice [VAR=VALUE...]: the LD_PRELOAD cgprof-lambda-exec gives the runtime.
+lchoice() { env -u CGPROF_LIB "$@" "$OPT/cgprof-lambda-exec" sh -c 'echo "$LD_PRELOAD"' 2>/dev/null; }
+LCORE=$OPT/lib/libcgprof.so LHEAP=$OPT/lib/libcgprof-heap.so
+[ "$(lchoice)" = "$LCORE" ] || fail "no heap summary: LD_PRELOAD=$(lchoice)"
+[ "$(lchoice CGPROF_OPTIONS=heapSummaryEnabled:true)" = "$LHEAP" ] ||
+    fail "CGPROF_OPTIONS=heapSummaryEnabled:true: LD_PRELOAD=$(lchoice CGPROF_OPTIONS=heapSummaryEnabled:true)"
+[ "$(lchoice AWS_CODEGURU_PROFILER_HEAP_SUMMARY_ENABLED=TRUE)" = "$LHEAP" ] ||
+    fail "AWS_CODEGURU_PROFILER_HEAP_SUMMARY_ENABLED=TRUE: LD_PRELOAD=$(lchoice AWS_CODEGURU_PROFILER_HEAP_SUMMARY_ENABLED=TRUE)"
+[ "$(lchoice AWS_CODEGURU_PROFILER_HEAP_SUMMARY_ENABLED=true CGPROF_OPTIONS="'HeapSummaryEnabled : false'")" = "$LCORE" ] ||
+    fail "heapSummaryEnabled:false in CGPROF_OPTIONS did not win over AWS_CODEGURU_PROFILER_HEAP_SUMMARY_ENABLED=true"
+[ "$(lchoice AWS_CODEGURU_PROFILER_HEAP_SUMMARY_ENABLED=yes)" = "$LCORE" ] ||
+    fail "AWS_CODEGURU_PROFILER_HEAP_SUMMARY_ENABLED=yes (refused by the agent) chose the heap library"
+[ "$(lchoice CGPROF_LIB="$LCORE" CGPROF_OPTIONS=heapSummaryEnabled:true)" = "$LCORE" ] ||
+    fail "an explicit CGPROF_LIB was not kept as given"
+# A real runtime process: libcgprof-heap.so's interposers track the heap.
+env -u CGPROF_LIB AWS_CODEGURU_PROFILER_HEAP_SUMMARY_ENABLED=true \
+    CGPROF_OPTIONS="outputDir:$TMP/lheap,samplingIntervalMs:100,heapSamplingIntervalBytes:65536" \
+    "$OPT/cgprof-lambda-exec" "$PYTHON" -c '
+import time
+keep = [bytearray(4096) for _ in range(20000)]
+t = time.time()
+while time.time() - t < 1.2:
+    keep.append(bytes(1000)); keep = keep[-30000:]
+print(open("/proc/self/maps").read().count("libcgprof-heap.so") > 0)
+' >"$TMP/lheap.out" 2>"$TMP/lheap.err" || fail "python3 through cgprof-lambda-exec failed: $(cat "$TMP/lheap.err")"
+[ "$(cat "$TMP/lheap.out")" = True ] || fail "libcgprof-heap.so is not mapped in the runtime process"
+"$PYTHON" - "$TMP/lheap" <<'PY' || fail "the runtime's heap summary is not tracked"
+import glob, gzip, json, sys
+hs = [d["heapSummary"] for d in (json.load(gzip.open(f, "rt")) for f in
+      glob.glob(sys.argv[1] + "/**/*.json.gz", recursive=True)) if "heapSummary" in d]
+print("   heap summaries (tracked, allocator):", [(h["tracked"], h["allocator"]) for h in hs])
+sys.exit(0 if hs and all(h["tracked"] for h in hs) else 1)
+PY
+# A layer without libcgprof-heap.so: libcgprof.so.
+cp -r "$OPT" "$TMP/opt-core"
+rm "$TMP/opt-core/lib/libcgprof-heap.so"
+got=$(env -u CGPROF_LIB CGPROF_OPTIONS=heapSummaryEnabled:true "$TMP/opt-core/cgprof-lambda-exec" sh -c 'echo "$LD_PRELOAD"' 2>/dev/null)
+[ "$got" = "$TMP/opt-core/lib/libcgprof.so" ] || fail "a layer without libcgprof-heap.so: LD_PRELOAD=$got"
+ok "libcgprof-heap.so for heapSummaryEnabled:true or the AWS_ variable (tracked), libcgprof.so otherwise"
 
 # The CodeGuru stand-in, for the group the agent picks by itself.
 CERTS=$TMP/certs
