@@ -9,7 +9,12 @@
 #              The same for a Pyroscope spool with --sink pyroscope; on a
 #              terminal a progress bar is drawn.
 #   run        `cgprof run` profiles a command, keeps its stdout and exit
-#              status, and summarizes this run's profiles
+#              status, and summarizes this run's profiles; it preloads
+#              libcgprof-heap.so exactly when the options (or
+#              AWS_CODEGURU_PROFILER_HEAP_SUMMARY_ENABLED) turn the heap
+#              summary on (the heap summary is then tracked), libcgprof.so
+#              otherwise or when it is missing, CGPROF_LIB as given, and
+#              drops other libcgprof entries from LD_PRELOAD
 #   errors     --help of every command, usage errors (exit 2), service
 #              errors with their code and no credentials (exit 1)
 source "$(dirname "$0")/lib.sh"
@@ -147,6 +152,55 @@ set -e
 [ $rc7 = 7 ] || fail "cgprof run did not pass on exit status 7 (got $rc7)"
 [ $rc127 = 127 ] || fail "cgprof run of a missing program exited $rc127, expected 127"
 ok "cgprof run: stdout and exit status kept, this run's profiles summarized"
+
+say "run: libcgprof-heap.so when the options turn the heap summary on"
+# rchoice [VAR=VALUE...] -- RUN-OPTIONS...: the LD_PRELOAD cgprof run gives.
+rchoice() {
+    local vars=()
+    while [ "$1" != -- ]; do vars+=("$1"); shift; done
+    shift
+    env -u CGPROF_LIB "${vars[@]}" "$CGPROF" run --no-report "$@" -- sh -c 'echo "$LD_PRELOAD"' 2>/dev/null
+}
+[ "$(rchoice -- --options heapSummaryEnabled:true)" = "$HEAP_LIB" ] ||
+    fail "cgprof run --options heapSummaryEnabled:true preloaded $(rchoice -- --options heapSummaryEnabled:true)"
+[ "$(rchoice CGPROF_OPTIONS=" HEAPSUMMARYENABLED : True " --)" = "$HEAP_LIB" ] ||
+    fail "CGPROF_OPTIONS with heapSummaryEnabled:true did not preload $HEAP_LIB"
+[ "$(rchoice AWS_CODEGURU_PROFILER_HEAP_SUMMARY_ENABLED=true --)" = "$HEAP_LIB" ] ||
+    fail "AWS_CODEGURU_PROFILER_HEAP_SUMMARY_ENABLED=true did not preload $HEAP_LIB"
+[ "$(rchoice AWS_CODEGURU_PROFILER_HEAP_SUMMARY_ENABLED=true -- --options heapSummaryEnabled:false)" = "$LIB" ] ||
+    fail "heapSummaryEnabled:false did not win over AWS_CODEGURU_PROFILER_HEAP_SUMMARY_ENABLED=true"
+[ "$(rchoice --)" = "$LIB" ] || fail "without the heap summary cgprof run preloaded $(rchoice --)"
+[ "$(rchoice CGPROF_LIB="$LIB" -- --options heapSummaryEnabled:true)" = "$LIB" ] ||
+    fail "an explicit CGPROF_LIB was not kept as given"
+# Other copies of cgprof in LD_PRELOAD give way; other libraries stay, in order.
+LIBM=$(gcc -print-file-name=libm.so.6 2>/dev/null || true)
+[ -f "$LIBM" ] || LIBM=$(ldconfig -p | awk '/libm\.so\.6 / {print $NF; exit}')
+got=$(rchoice LD_PRELOAD="$HEAP_LIB $LIBM:/x/libcgprof.so" --)
+[ "$got" = "$LIB:$LIBM" ] || fail "LD_PRELOAD '$HEAP_LIB $LIBM:/x/libcgprof.so' became '$got', expected '$LIB:$LIBM'"
+# A real program: libcgprof-heap.so's interposers track its heap.
+"$CGPROF" run --no-report --output-dir "$TMP/runheap" \
+    --options heapSummaryEnabled:true,samplingIntervalMs:100,heapSamplingIntervalBytes:65536 -- \
+    "$WL/cpusplit" 1 1 >/dev/null 2>"$TMP/runheap.err" || fail "cgprof run with the heap summary failed: $(cat "$TMP/runheap.err")"
+grep -q "allocation sites need" "$TMP/runheap.err" && fail "the agent says libcgprof-heap.so is missing: $(cat "$TMP/runheap.err")"
+"$PYTHON" - "$TMP/runheap" <<'PY' || fail "cgprof run's heap summary is not tracked"
+import glob, gzip, json, sys
+hs = [d["heapSummary"] for d in (json.load(gzip.open(f, "rt")) for f in
+      glob.glob(sys.argv[1] + "/**/*.json.gz", recursive=True)) if "heapSummary" in d]
+print("   heap summaries (tracked, allocator):", [(h["tracked"], h["allocator"]) for h in hs])
+sys.exit(0 if hs and all(h["tracked"] for h in hs) else 1)
+PY
+# A cgprof with only libcgprof.so beside it: that one, and the agent says why.
+mkdir -p "$TMP/lonely"
+cp "$CGPROF" "$LIB" "$TMP/lonely/"
+env -u CGPROF_LIB "$TMP/lonely/cgprof" run --no-report --output-dir "$TMP/lonely/out" \
+    --options heapSummaryEnabled:true -- sh -c 'echo "$LD_PRELOAD"' >"$TMP/lonely.out" 2>"$TMP/lonely.err" ||
+    fail "cgprof run without libcgprof-heap.so failed: $(cat "$TMP/lonely.err")"
+[ "$(cat "$TMP/lonely.out")" = "$TMP/lonely/libcgprof.so" ] ||
+    fail "without libcgprof-heap.so cgprof run preloaded '$(cat "$TMP/lonely.out")'"
+grep -q "^cgprof: .*allocation sites need the allocation interposers of libcgprof-heap.so" "$TMP/lonely.err" ||
+    fail "no cgprof: line naming libcgprof-heap.so: $(cat "$TMP/lonely.err")"
+"$CGPROF" run --help | grep -q "libcgprof-heap.so" || fail "cgprof run --help does not explain the heap library"
+ok "cgprof run: libcgprof-heap.so as the options say (tracked), libcgprof.so otherwise or when missing, CGPROF_LIB kept"
 
 say "errors: help, usage, service errors, credentials"
 for c in run upload groups permissions profile recommendations; do
