@@ -1,9 +1,11 @@
 #!/bin/bash
 # make install / make uninstall with PREFIX and DESTDIR: the staged tree
-# has the library, cgprof, the wrappers, the header and the docs; the
+# has both libraries, cgprof, the wrappers, the header and the docs; the
 # installed cgprof-exec finds the installed library by itself (relative
-# to its prefix) and profiles a program; uninstall leaves nothing of ours.
-# With dpkg-deb, `make deb` packages the same files under /usr.
+# to its prefix) and profiles a program, and with heapSummaryEnabled:true
+# it (and the installed cgprof run) preloads the installed
+# libcgprof-heap.so instead; uninstall leaves nothing of ours. With
+# dpkg-deb, `make deb` packages the same files under /usr.
 source "$(dirname "$0")/lib.sh"
 need_lib
 need_cli
@@ -18,13 +20,14 @@ make -s -C "$ROOT" --no-print-directory BUILD="$BUILD" PREFIX="$PREFIX" DESTDIR=
 P=$DEST$PREFIX
 (cd "$DEST" && find . -type f -o -type l | sort) >"$TMP/files"
 sed 's/^/     /' "$TMP/files"
-for f in lib/libcgprof.so bin/cgprof bin/cgprof-exec bin/cgprof-systemd include/cgprof.h share/doc/cgprof/README.md; do
+for f in lib/libcgprof.so lib/libcgprof-heap.so bin/cgprof bin/cgprof-exec bin/cgprof-systemd include/cgprof.h share/doc/cgprof/README.md; do
     [ -f "$P/$f" ] || fail "$PREFIX/$f is not installed"
 done
 for f in bin/cgprof bin/cgprof-exec bin/cgprof-systemd; do
     [ -x "$P/$f" ] || fail "$PREFIX/$f is not executable"
 done
 cmp -s "$P/lib/libcgprof.so" "$LIB" || fail "the installed library differs from $LIB"
+cmp -s "$P/lib/libcgprof-heap.so" "$HEAP_LIB" || fail "the installed libcgprof-heap.so differs from $HEAP_LIB"
 grep -qx "    installed_lib=$PREFIX/lib/libcgprof.so" "$P/bin/cgprof-exec" ||
     fail "cgprof-exec does not record LIBDIR ($PREFIX/lib)"
 ok "installed under DESTDIR$PREFIX"
@@ -42,6 +45,26 @@ n=$(folded "$TMP/out.folded" module cpusplit)
 [ "$n" -ge 20 ] || fail "only $n samples in cpusplit"
 ok "profile found by the installed cgprof report ($n samples in cpusplit)"
 
+say "with the heap summary the installed wrappers preload the installed libcgprof-heap.so"
+PLIB=$(cd "$P/lib" && pwd)
+"$P/bin/cgprof-exec" --options "outputDir:$TMP/hout,heapSummaryEnabled:true,samplingIntervalMs:100" -- \
+    sh -c 'echo "$LD_PRELOAD"; exec "$0" 1 1' "$WL/cpusplit" >"$TMP/hrun.out" 2>"$TMP/hrun.err" ||
+    fail "cpusplit with the heap summary through the installed cgprof-exec failed: $(cat "$TMP/hrun.err")"
+[ "$(sed -n 1p "$TMP/hrun.out")" = "$PLIB/libcgprof-heap.so" ] ||
+    fail "LD_PRELOAD was '$(sed -n 1p "$TMP/hrun.out")', not the installed libcgprof-heap.so"
+"$PYTHON" - "$TMP/hout" <<'PY' || fail "the heap summary through the installed cgprof-exec is not tracked"
+import glob, gzip, json, sys
+hs = [d["heapSummary"] for d in (json.load(gzip.open(f, "rt")) for f in
+      glob.glob(sys.argv[1] + "/**/*.json.gz", recursive=True)) if "heapSummary" in d]
+sys.exit(0 if hs and all(h["tracked"] for h in hs) else 1)
+PY
+got=$("$P/bin/cgprof" run --no-report --output-dir "$TMP/hout2" --options heapSummaryEnabled:true -- \
+      sh -c 'echo "$LD_PRELOAD"' 2>/dev/null)
+[ "$got" = "$PLIB/libcgprof-heap.so" ] || fail "the installed cgprof run preloaded '$got', not the installed libcgprof-heap.so"
+got=$("$P/bin/cgprof" run --no-report --output-dir "$TMP/hout2" -- sh -c 'echo "$LD_PRELOAD"' 2>/dev/null)
+[ "$got" = "$PLIB/libcgprof.so" ] || fail "the installed cgprof run without the heap summary preloaded '$got'"
+ok "installed cgprof-exec and cgprof run: libcgprof-heap.so for the heap summary (tracked), libcgprof.so otherwise"
+
 say "make uninstall"
 make -s -C "$ROOT" --no-print-directory BUILD="$BUILD" PREFIX="$PREFIX" DESTDIR="$DEST" uninstall \
     >"$TMP/uninstall.log" 2>&1 || fail "make uninstall failed: $(cat "$TMP/uninstall.log")"
@@ -57,7 +80,7 @@ if command -v dpkg-deb >/dev/null 2>&1; then
     case $deb in /*) ;; *) deb=$ROOT/$deb ;; esac
     [ -f "$deb" ] || fail "make deb did not name a package: $(cat "$TMP/deb.log")"
     dpkg-deb -c "$deb" | awk '{print $NF}' >"$TMP/deb.files"
-    for f in ./usr/lib/libcgprof.so ./usr/bin/cgprof ./usr/bin/cgprof-exec ./usr/bin/cgprof-systemd \
+    for f in ./usr/lib/libcgprof.so ./usr/lib/libcgprof-heap.so ./usr/bin/cgprof ./usr/bin/cgprof-exec ./usr/bin/cgprof-systemd \
              ./usr/include/cgprof.h ./usr/share/doc/cgprof/README.md; do
         grep -qx "$f" "$TMP/deb.files" || fail "$(basename "$deb") lacks $f"
     done
