@@ -60,7 +60,7 @@ struct heap_entry {
     uint64_t size;
     uint64_t serial;
     _Atomic uint32_t site;      /* SITE_PENDING, SITE_LOST or SITE_BASE + index */
-    uint32_t pad;
+    uint32_t ticket;            /* its sample's ring slot (0: none) */
 };
 
 static struct heap_entry *set;
@@ -230,9 +230,9 @@ static void set_clear(void)
     memset(cgprof__heap_filter, 0, sizeof(uint16_t) << CGPROF__HEAP_FILTER_BITS);
 }
 
-/* Async-signal-safe. Removes addr from the set; true when it was there.
- * Tests: test/unit/sampler/test_heap.c */
-bool cgprof__heap_set_remove_sigsafe(uint64_t addr)
+/* Async-signal-safe. Removes addr from the set; true when it was there,
+ * with its sample's ring ticket in *ticket. */
+static bool set_remove(uint64_t addr, uint32_t *ticket)
 {
     if (!set || addr <= ADDR_RESERVED)
         return false;
@@ -240,10 +240,13 @@ bool cgprof__heap_set_remove_sigsafe(uint64_t addr)
     for (unsigned k = 0; k < SET_WINDOW; k++) {
         struct heap_entry *e = &set[(i + k) & SET_MASK];
         uint64_t want = addr;
-        if (atomic_load_explicit(&e->addr, memory_order_relaxed) == addr &&
-            atomic_compare_exchange_strong_explicit(&e->addr, &want, 0, memory_order_acq_rel,
+        if (atomic_load_explicit(&e->addr, memory_order_acquire) != addr)
+            continue;
+        uint32_t t = e->ticket;
+        if (atomic_compare_exchange_strong_explicit(&e->addr, &want, 0, memory_order_acq_rel,
                                                     memory_order_relaxed)) {
             filter_add_sigsafe((const void *)(uintptr_t)addr, -1);
+            *ticket = t;
             return true;
         }
     }
@@ -252,12 +255,14 @@ bool cgprof__heap_set_remove_sigsafe(uint64_t addr)
 
 /* Async-signal-safe. Inserts addr (replacing a stale entry of the same
  * address, left by a free we did not see); false when its probe window is
- * full. Tests: test/unit/sampler/test_heap.c */
-bool cgprof__heap_set_insert_sigsafe(uint64_t addr, uint64_t size, uint64_t serial, uint32_t site)
+ * full. */
+static bool set_insert(uint64_t addr, uint64_t size, uint64_t serial, uint32_t site,
+                       uint32_t ticket)
 {
     if (!set || addr <= ADDR_RESERVED)
         return false;
-    while (maybe_sampled((const void *)(uintptr_t)addr) && cgprof__heap_set_remove_sigsafe(addr))
+    uint32_t stale;
+    while (maybe_sampled((const void *)(uintptr_t)addr) && set_remove(addr, &stale))
         ;
     size_t i = set_index(addr);
     for (unsigned k = 0; k < SET_WINDOW; k++) {
@@ -268,6 +273,7 @@ bool cgprof__heap_set_insert_sigsafe(uint64_t addr, uint64_t size, uint64_t seri
                                                     memory_order_acquire, memory_order_relaxed)) {
             e->size = size;
             e->serial = serial;
+            e->ticket = ticket;
             atomic_store_explicit(&e->site, site, memory_order_relaxed);
             filter_add_sigsafe((const void *)(uintptr_t)addr, 1);
             atomic_store_explicit(&e->addr, addr, memory_order_release);
@@ -275,6 +281,19 @@ bool cgprof__heap_set_insert_sigsafe(uint64_t addr, uint64_t size, uint64_t seri
         }
     }
     return false;
+}
+
+/* Tests: test/unit/sampler/test_heap.c */
+bool cgprof__heap_set_remove_sigsafe(uint64_t addr)
+{
+    uint32_t ticket;
+    return set_remove(addr, &ticket);
+}
+
+/* Tests: test/unit/sampler/test_heap.c */
+bool cgprof__heap_set_insert_sigsafe(uint64_t addr, uint64_t size, uint64_t serial, uint32_t site)
+{
+    return set_insert(addr, size, serial, site, 0);
 }
 
 /* The live entry for (addr, serial), or NULL. Agent thread. */
@@ -387,7 +406,8 @@ static void record_sigsafe(struct cgprof__heap_tls *t, void *p, size_t n, pid_t 
     if (s)
         capture_sigsafe(s, t, tid);
     uint64_t addr = (uint64_t)(uintptr_t)p;
-    if (!cgprof__heap_set_insert_sigsafe(addr, n, serial, s ? SITE_PENDING : SITE_LOST)) {
+    uint32_t ticket = s ? cgprof__ring_ticket_sigsafe(s) : 0;
+    if (!set_insert(addr, n, serial, s ? SITE_PENDING : SITE_LOST, ticket)) {
         atomic_fetch_add_explicit(&stat_table_full, 1, memory_order_relaxed);
         addr = 0;   /* the agent skips it */
     } else if (!s) {
@@ -405,7 +425,7 @@ static void record_sigsafe(struct cgprof__heap_tls *t, void *p, size_t n, pid_t 
 
 /* Async-signal-safe (lock-free). Tests: test/unit/sampler/test_heap.c,
  * test/integration/heap.sh */
-CGPROF_EXPORT bool cgprof__heap_due_sigsafe(int64_t *budget, size_t n)
+bool cgprof__heap_due_sigsafe(int64_t *budget, size_t n)
 {
     struct cgprof__heap_tls *t = &cgprof__heap_tls;
     if (!atomic_load_explicit(&sampling, memory_order_relaxed)) {
@@ -441,7 +461,7 @@ CGPROF_EXPORT bool cgprof__heap_due_sigsafe(int64_t *budget, size_t n)
 }
 
 /* Async-signal-safe (lock-free). Tests: test/unit/sampler/test_heap.c */
-CGPROF_EXPORT void cgprof__heap_record_sigsafe(void *p, size_t n)
+void cgprof__heap_record_sigsafe(void *p, size_t n)
 {
     struct cgprof__heap_tls *t = &cgprof__heap_tls;
     if (t->busy || !p || !atomic_load_explicit(&sampling, memory_order_relaxed))
@@ -457,9 +477,15 @@ CGPROF_EXPORT void cgprof__heap_record_sigsafe(void *p, size_t n)
 
 /* Async-signal-safe. Called before the real free (so the address cannot
  * be handed out again while it is still in the set). */
-CGPROF_EXPORT bool cgprof__heap_forget_sigsafe(const void *p)
+bool cgprof__heap_forget_sigsafe(const void *p)
 {
-    return maybe_sampled(p) && cgprof__heap_set_remove_sigsafe((uint64_t)(uintptr_t)p);
+    uint32_t ticket;
+    if (!maybe_sampled(p) || !set_remove((uint64_t)(uintptr_t)p, &ticket))
+        return false;
+    /* Freed before the agent took its sample: withdrawn from the ring. */
+    if (ticket)
+        cgprof__ring_cancel_sigsafe(ticket);
+    return true;
 }
 
 /* ---- agent side: sites ----------------------------------------------------- */

@@ -1,8 +1,12 @@
 /* The sample ring: a fixed array of slots that signal handlers fill and the
  * agent thread drains. Lock-free: a handler claims a slot with one CAS
  * (FREE -> WRITING), fills it and publishes it (READY); the agent reads
- * READY slots and frees them. Low slots are preferred so that at usual
- * rates only a few slots' pages are ever touched (RSS stays small).
+ * READY slots and frees them. A heap sample whose block is freed before
+ * the agent took it (most of them in allocation churn) is cancelled by the
+ * freeing thread (READY -> FREE), so the agent is woken for, and reads,
+ * only what it needs; the agent takes such a slot first (READY -> TAKEN).
+ * Low slots are preferred so that at usual rates only a few slots' pages
+ * are ever touched (RSS stays small).
  * Handler-reachable: only _sigsafe functions, atomics and syscalls here. */
 #include <errno.h>
 #include <stdatomic.h>
@@ -19,7 +23,7 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "lock-free atomic long long required
 static struct cgprof__sample *ring;
 /* Slot states live apart from the 64 KiB slots: scanning them touches one
  * cache line, not one page per slot. */
-static _Atomic int states[CGPROF__RING_SLOTS];
+static _Atomic unsigned states[CGPROF__RING_SLOTS];
 static _Atomic uint64_t ring_dropped;
 static _Atomic unsigned ring_ready;       /* slots published, not released */
 static _Atomic bool wake_pending;
@@ -70,6 +74,11 @@ void cgprof__ring_wake_clear(void)
     atomic_store(&wake_pending, false);
 }
 
+static inline unsigned with_state(unsigned w, unsigned st)
+{
+    return (w & ~3u) | st;
+}
+
 /* Async-signal-safe. */
 struct cgprof__sample *cgprof__ring_claim_sigsafe(void)
 {
@@ -77,10 +86,10 @@ struct cgprof__sample *cgprof__ring_claim_sigsafe(void)
     if (!r)
         return NULL;
     for (unsigned i = 0; i < CGPROF__RING_SLOTS; i++) {
-        int expected = CGPROF__SLOT_FREE;
-        if (atomic_load_explicit(&states[i], memory_order_relaxed) == CGPROF__SLOT_FREE &&
-            atomic_compare_exchange_strong_explicit(&states[i], &expected,
-                                                    CGPROF__SLOT_WRITING,
+        unsigned w = atomic_load_explicit(&states[i], memory_order_relaxed);
+        if (CGPROF__SLOT_STATE(w) == CGPROF__SLOT_FREE &&
+            atomic_compare_exchange_strong_explicit(&states[i], &w,
+                                                    with_state(w + 4u, CGPROF__SLOT_WRITING),
                                                     memory_order_acquire,
                                                     memory_order_relaxed))
             return &r[i];
@@ -92,7 +101,9 @@ struct cgprof__sample *cgprof__ring_claim_sigsafe(void)
 /* Async-signal-safe. */
 void cgprof__ring_publish_sigsafe(struct cgprof__sample *s)
 {
-    atomic_store_explicit(&states[s - ring], CGPROF__SLOT_READY, memory_order_release);
+    _Atomic unsigned *st = &states[s - ring];
+    unsigned w = atomic_load_explicit(st, memory_order_relaxed);
+    atomic_store_explicit(st, with_state(w, CGPROF__SLOT_READY), memory_order_release);
     /* Half full: wake the agent now rather than at its next timeout. Only
      * the publish that crosses the mark writes: the agent drains all that
      * is ready, and while it drains the count stays above the mark (a
@@ -104,12 +115,36 @@ void cgprof__ring_publish_sigsafe(struct cgprof__sample *s)
         cgprof__ring_wake_sigsafe();
 }
 
+uint32_t cgprof__ring_ticket_sigsafe(const struct cgprof__sample *s)
+{
+    unsigned i = (unsigned)(s - ring);
+    unsigned w = atomic_load_explicit(&states[i], memory_order_relaxed);
+    return ((w >> 2) << 8 | i) & 0xffffffffu;
+}
+
+bool cgprof__ring_cancel_sigsafe(uint32_t ticket)
+{
+    unsigned i = ticket & 0xffu;
+    if (!ring || ticket == 0 || i >= CGPROF__RING_SLOTS)
+        return false;
+    unsigned w = atomic_load_explicit(&states[i], memory_order_relaxed);
+    if (CGPROF__SLOT_STATE(w) != CGPROF__SLOT_READY || ((w >> 2) & 0xffffffu) != ticket >> 8)
+        return false;
+    if (!atomic_compare_exchange_strong_explicit(&states[i], &w,
+                                                 with_state(w, CGPROF__SLOT_FREE),
+                                                 memory_order_acq_rel, memory_order_relaxed))
+        return false;
+    atomic_fetch_sub_explicit(&ring_ready, 1, memory_order_relaxed);
+    return true;
+}
+
 struct cgprof__sample *cgprof__ring_next_ready(unsigned *cursor)
 {
     if (!ring)
         return NULL;
     for (unsigned i = *cursor; i < CGPROF__RING_SLOTS; i++) {
-        if (atomic_load_explicit(&states[i], memory_order_acquire) == CGPROF__SLOT_READY) {
+        unsigned w = atomic_load_explicit(&states[i], memory_order_acquire);
+        if (CGPROF__SLOT_STATE(w) == CGPROF__SLOT_READY) {
             *cursor = i + 1;
             return &ring[i];
         }
@@ -118,10 +153,21 @@ struct cgprof__sample *cgprof__ring_next_ready(unsigned *cursor)
     return NULL;
 }
 
+bool cgprof__ring_take(struct cgprof__sample *s)
+{
+    _Atomic unsigned *st = &states[s - ring];
+    unsigned w = atomic_load_explicit(st, memory_order_acquire);
+    return CGPROF__SLOT_STATE(w) == CGPROF__SLOT_READY &&
+           atomic_compare_exchange_strong_explicit(st, &w, with_state(w, CGPROF__SLOT_TAKEN),
+                                                   memory_order_acquire, memory_order_relaxed);
+}
+
 void cgprof__ring_release(struct cgprof__sample *s)
 {
+    _Atomic unsigned *st = &states[s - ring];
+    unsigned w = atomic_load_explicit(st, memory_order_relaxed);
     atomic_fetch_sub_explicit(&ring_ready, 1, memory_order_relaxed);
-    atomic_store_explicit(&states[s - ring], CGPROF__SLOT_FREE, memory_order_release);
+    atomic_store_explicit(st, with_state(w, CGPROF__SLOT_FREE), memory_order_release);
 }
 
 uint64_t cgprof__ring_dropped(void)
@@ -134,7 +180,7 @@ void cgprof__ring_reset(void)
     if (!ring)
         return;
     for (unsigned i = 0; i < CGPROF__RING_SLOTS; i++)
-        atomic_store(&states[i], CGPROF__SLOT_FREE);
+        atomic_store(&states[i], with_state(atomic_load(&states[i]), CGPROF__SLOT_FREE));
     atomic_store(&ring_dropped, 0);
     atomic_store(&ring_ready, 0);
     atomic_store(&wake_pending, false);

@@ -215,11 +215,20 @@ size_t cgprof_sampler_drain(struct cgprof_profile *p)
             if (kind == CGPROF__SAMPLE_TAIL) {
                 n += aggregate_tail(s);
             } else if (kind == CGPROF__SAMPLE_HEAP) {
+                /* A heap sample may be cancelled by the thread freeing
+                 * its block until the agent takes it. */
+                if (!cgprof__ring_take(s))
+                    continue;
                 if (!refreshed) {
                     cgprof__modules_refresh(false);
                     refreshed = true;
                 }
-                cgprof__heap_attribute(s);
+                if (s->kind == CGPROF__SAMPLE_HEAP)
+                    cgprof__heap_attribute(s);
+                else if (s->kind == CGPROF__SAMPLE_TAIL)   /* the slot was reused */
+                    n += aggregate_tail(s);
+                else
+                    n += aggregate_one(p, s);
             } else {
                 if (!refreshed) {
                     cgprof__modules_refresh(false);

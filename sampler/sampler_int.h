@@ -63,7 +63,13 @@ char *cgprof__demangle(const char *name);
 #define CGPROF__STACK_COPY (64 * 1024)
 #define CGPROF__RING_SLOTS 64
 
-enum { CGPROF__SLOT_FREE = 0, CGPROF__SLOT_WRITING = 1, CGPROF__SLOT_READY = 2 };
+/* A slot's state word: the state in its low two bits, above them a
+ * generation that every claim bumps, so a stale ticket (below) cannot
+ * cancel a slot that was reused. */
+enum { CGPROF__SLOT_FREE = 0, CGPROF__SLOT_WRITING = 1, CGPROF__SLOT_READY = 2,
+       CGPROF__SLOT_TAKEN = 3 };
+#define CGPROF__SLOT_STATE(w) ((unsigned)(w) & 3u)
+_Static_assert(CGPROF__RING_SLOTS <= 256, "tickets hold the slot index in 8 bits");
 
 /* A slot holds a stack, or a thread's unsampled tail at its exit: periods
  * that ran out after its last signal, added to its last stack. */
@@ -91,7 +97,18 @@ struct cgprof__sample *cgprof__ring_claim_sigsafe(void);
 void cgprof__ring_publish_sigsafe(struct cgprof__sample *s);
 /* Agent thread: the next ready slot at or after *cursor, or NULL. */
 struct cgprof__sample *cgprof__ring_next_ready(unsigned *cursor);
+/* Agent thread: takes a ready slot before reading it; false when it was
+ * cancelled meanwhile (then it is not the agent's). */
+bool cgprof__ring_take(struct cgprof__sample *s);
+/* Agent thread: frees a ready or taken slot. */
 void cgprof__ring_release(struct cgprof__sample *s);
+/* Async-signal-safe. The ticket of a claimed slot: its generation and
+ * index, never 0. */
+uint32_t cgprof__ring_ticket_sigsafe(const struct cgprof__sample *s);
+/* Async-signal-safe. Withdraws the ready slot of ticket before the agent
+ * takes it (a sampled block freed first: the agent need never see it);
+ * false when the agent has it or the slot was reused. */
+bool cgprof__ring_cancel_sigsafe(uint32_t ticket);
 uint64_t cgprof__ring_dropped(void);
 /* Async-signal-safe: wakes the agent blocked in cgprof_sampler_wait. */
 void cgprof__ring_wake_sigsafe(void);

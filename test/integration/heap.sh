@@ -173,6 +173,8 @@ h = heaps[0]
 assert h["tracked"] and h["allocator"] == "libtcmalloc_minimal.so.4"
 a = site(h, "leak_a")
 assert a and abs(avg(a, "liveBytesSum") / (60 * MiB) - 1) < 0.3, "leak_a under tcmalloc"
+# every sampled block found again: the sampled live total ends at 80 MiB
+assert abs(h["series"][-1][4] / (80 * MiB) - 1) < 0.15, "sampled live %.1f MiB" % (h["series"][-1][4] / MiB)
 ' || fail "tcmalloc after us: not tracked"
     LD_PRELOAD="$tc $LIB" CGPROF_OPTIONS="outputDir:$TMP/tc2,logLevel:info,$opts,heapSummaryThresholdPermille:0" \
         "$WL/heap_sites" 300 >"$TMP/tc2.out" 2>"$TMP/tc2.err" || fail "tcmalloc before us: $(cat "$TMP/tc2.err")"

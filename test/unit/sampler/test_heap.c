@@ -234,6 +234,24 @@ START_TEST(test_heap_sample_path)
     cgprof__ring_release(s);
     ck_assert(cgprof__heap_forget_sigsafe(block));
     ck_assert_uint_eq(cgprof__heap_set_count(), 0);
+    /* Freed before the agent took it: the sample leaves the ring. */
+    while (cgprof__heap_set_count() == 0)
+        allocate(&budget, block, sizeof(block));
+    ck_assert_ptr_nonnull(ready_heap_sample());
+    ck_assert(cgprof__heap_forget_sigsafe(block));
+    ck_assert_ptr_null(ready_heap_sample());
+    /* Taken first: the free cannot withdraw it; the agent releases it. */
+    while (cgprof__heap_set_count() == 0)
+        allocate(&budget, block, sizeof(block));
+    s = ready_heap_sample();
+    ck_assert_ptr_nonnull(s);
+    ck_assert(cgprof__ring_take(s));
+    ck_assert(!cgprof__ring_take(s));
+    ck_assert(cgprof__heap_forget_sigsafe(block));
+    ck_assert_uint_eq(s->heap_addr, (uintptr_t)block);
+    cgprof__ring_release(s);
+    ck_assert_ptr_null(ready_heap_sample());
+    ck_assert_uint_eq(cgprof__heap_set_count(), 0);
     /* Mean gap: 2000 draws of the countdown average 4096 bytes. */
     double sum = 0;
     for (int i = 0; i < 2000; i++) {
