@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -64,8 +65,9 @@ static void help(FILE *out)
           "        sink:codeguru,profilingGroupName:my-app. Default: the\n"
           "        environment's CGPROF_OPTIONS.\n"
           "    --output-dir DIR\n"
-          "        Where the file sink writes (outputDir). Default: outputDir of\n"
-          "        OPTIONS, else the agents' default directory.\n"
+          "        Where the file sink writes (outputDir; it replaces an\n"
+          "        outputDir in OPTIONS). Default: outputDir of OPTIONS, else the\n"
+          "        agents' default directory.\n"
           "    --html FILE\n"
           "        Write the HTML report of this run's profiles to FILE and print\n"
           "        its path.\n"
@@ -182,6 +184,67 @@ static int preload_value(struct cgprof_buf *b, const char *lib, const char *old)
     return rc;   /* the buffer keeps a terminating NUL */
 }
 
+/* The option parser's white space (config/parse.c). */
+static bool opt_space(char c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+static void opt_trim(const char **p, size_t *n)
+{
+    while (*n > 0 && opt_space(**p)) {
+        (*p)++;
+        (*n)--;
+    }
+    while (*n > 0 && opt_space((*p)[*n - 1]))
+        (*n)--;
+}
+
+/* The child's CGPROF_OPTIONS into b. Without outdir, options as given.
+ * With it, "outputDir:OUTDIR" and then the pieces of options but their own
+ * outputDir (--output-dir wins, without the parser's "given more than
+ * once" warning). config/parse.c strips one pair of matching outer quotes
+ * before splitting at ',', so the pieces are taken from inside them;
+ * appending after a closing quote would leave the opening one unmatched
+ * and the options rejected. The result starts with outputDir, so it never
+ * looks quoted itself. Options opening a quote they never close are kept
+ * as they are for the parser to reject. 0, or the buffer's error when
+ * the result would pass its bound.
+ * Tests: test/integration/cli_commands.sh */
+static int child_options(struct cgprof_buf *b, const char *options, const char *outdir)
+{
+    const char *p = options ? options : "";
+    if (!outdir)
+        return *p ? cgprof_buf_appends(b, p) : 0;
+    size_t n = strlen(p);
+    opt_trim(&p, &n);
+    if (n > 0 && (p[0] == '"' || p[0] == '\'')) {
+        if (n < 2 || p[n - 1] != p[0])
+            return cgprof_buf_appends(b, options);
+        p++;
+        n -= 2;
+    }
+    int rc = cgprof_buf_printf(b, "outputDir:%s", outdir);
+    const char *end = p + n;
+    while (rc == 0 && p < end) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *stop = comma ? comma : end, *piece = p;
+        size_t len = (size_t)(stop - p);
+        p = comma ? comma + 1 : end;
+        opt_trim(&piece, &len);
+        const char *colon = memchr(piece, ':', len);
+        const char *key = piece;
+        size_t klen = colon ? (size_t)(colon - piece) : 0;
+        opt_trim(&key, &klen);
+        if (len == 0 || (colon && klen == 9 && strncasecmp(key, "outputDir", 9) == 0))
+            continue;
+        rc = cgprof_buf_append(b, ",", 1);
+        if (rc == 0)
+            rc = cgprof_buf_append(b, piece, len);
+    }
+    return rc;   /* the buffer keeps a terminating NUL */
+}
+
 /* Summary of the profiles this run wrote to dir (start_ms on). */
 static void summarize(const char *dir, uint64_t start_ms, const char *html, size_t top,
                       bool report)
@@ -243,6 +306,8 @@ static int run(int argc, char **argv)
         case 'd':
             if (optarg[0] != '/')
                 return cgprof__cli_usage("run", "--output-dir needs an absolute path");
+            if (strchr(optarg, ','))   /* the option string splits at ',' */
+                return cgprof__cli_usage("run", "--output-dir cannot hold ','");
             outdir = optarg;
             break;
         case 'H':
@@ -271,10 +336,10 @@ static int run(int argc, char **argv)
      * which library they need. */
     struct cgprof_buf opts;
     cgprof_buf_init(&opts, 16384);
-    if (options && *options)
-        cgprof_buf_appends(&opts, options);
-    if (outdir)
-        cgprof_buf_printf(&opts, "%soutputDir:%s", opts.len ? "," : "", outdir);
+    if (child_options(&opts, options, outdir) != 0) {
+        cgprof_buf_cleanup(&opts);
+        return cgprof__cli_fail("the options are too long");
+    }
     struct cgprof_config cfg;
     int lrc = cgprof_config_load(&cfg, opts.data ? opts.data : "", getenv_fn);
     if (lrc == CGPROF_EINVAL) {

@@ -9,7 +9,9 @@
 #              The same for a Pyroscope spool with --sink pyroscope; on a
 #              terminal a progress bar is drawn.
 #   run        `cgprof run` profiles a command, keeps its stdout and exit
-#              status, and summarizes this run's profiles; it preloads
+#              status, and summarizes this run's profiles; --output-dir
+#              goes inside quoted --options (their cpuSamplingHz is kept)
+#              and replaces their outputDir; it preloads
 #              libcgprof-heap.so exactly when the options (or
 #              AWS_CODEGURU_PROFILER_HEAP_SUMMARY_ENABLED) turn the heap
 #              summary on (the heap summary is then tracked), libcgprof.so
@@ -152,6 +154,40 @@ set -e
 [ $rc7 = 7 ] || fail "cgprof run did not pass on exit status 7 (got $rc7)"
 [ $rc127 = 127 ] || fail "cgprof run of a missing program exited $rc127, expected 127"
 ok "cgprof run: stdout and exit status kept, this run's profiles summarized"
+
+say "run: quoted --options with --output-dir"
+# rweights DIR: the RUNNABLE sample weight of every profile in DIR, one a line.
+rweights() {
+    "$PYTHON" - "$1" <<'PY'
+import glob, gzip, json, sys
+for f in sorted(glob.glob(sys.argv[1] + "/**/*.json.gz", recursive=True)):
+    v = json.load(gzip.open(f, "rt"))["agentMetadata"]["sampleWeights"].get("RUNNABLE")
+    print("none" if v is None else "%g" % v)
+PY
+}
+# The parser strips one pair of outer quotes; --output-dir must land inside them.
+"$CGPROF" run --no-report --output-dir "$TMP/runq" --options "'cpuSamplingHz:250'" -- \
+    "$WL/cpusplit" 1 1 >/dev/null 2>"$TMP/runq.err" || fail "cgprof run with quoted options failed: $(cat "$TMP/runq.err")"
+grep -q "profile(s) of this run in $TMP/runq" "$TMP/runq.err" || fail "quoted options: no profile in $TMP/runq: $(cat "$TMP/runq.err")"
+w=$(rweights "$TMP/runq" | sort -u)
+[ "$w" = 250 ] || fail "quoted options: RUNNABLE weights '$w', expected cpuSamplingHz 250: $(cat "$TMP/runq.err")"
+# An outputDir inside quoted options gives way to --output-dir, without a warning.
+"$CGPROF" run --no-report --output-dir "$TMP/runq2" \
+    --options " \"OUTPUTDIR: $TMP/runq-not , cpuSamplingHz:250\" " -- \
+    "$WL/cpusplit" 1 1 >/dev/null 2>"$TMP/runq2.err" || fail "cgprof run with quoted outputDir failed: $(cat "$TMP/runq2.err")"
+w=$(rweights "$TMP/runq2" | sort -u)
+[ "$w" = 250 ] || fail "quoted outputDir: RUNNABLE weights '$w' in $TMP/runq2, expected 250: $(cat "$TMP/runq2.err")"
+[ ! -e "$TMP/runq-not" ] || fail "the options' outputDir was used instead of --output-dir"
+grep -q "more than once" "$TMP/runq2.err" && fail "--output-dir warned about a repeated outputDir: $(cat "$TMP/runq2.err")"
+# An unclosed quote stays an error (exit 2) and the command does not run.
+set +e
+"$CGPROF" run --output-dir "$TMP/runq3" --options "'cpuSamplingHz:250" -- sh -c 'echo ran' \
+    >"$TMP/runq3.out" 2>"$TMP/runq3.err"; rc=$?
+set -e
+[ $rc = 2 ] || fail "an unclosed quote in --options exited $rc, expected 2: $(cat "$TMP/runq3.err")"
+[ ! -s "$TMP/runq3.out" ] || fail "the command ran despite an unclosed quote in --options"
+grep -q "never closes" "$TMP/runq3.err" || fail "no line about the unclosed quote: $(cat "$TMP/runq3.err")"
+ok "cgprof run: --output-dir inside quoted --options (cpuSamplingHz kept), replacing their outputDir; an unclosed quote still refused"
 
 say "run: libcgprof-heap.so when the options turn the heap summary on"
 # rchoice [VAR=VALUE...] -- RUN-OPTIONS...: the LD_PRELOAD cgprof run gives.
