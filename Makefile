@@ -91,7 +91,9 @@ all: $(BUILD)/libcgprof.so $(BUILD)/libcgprof-heap.so $(BUILD)/cgprof
 deps:
 	$(Q)scripts/install-deps
 
-$(DEPS_A):
+# One run of the script makes both archives (a grouped target: with -j a
+# plain rule would run it twice at once in the same directory).
+$(DEPS_A) &:
 	$(Q)scripts/build-static-deps $(DEPS_DIR)
 
 $(BUILD)/libcgprof.so: $(call rel,$(CORE_SRC)) preload/exports.map $(DEPS_A)
