@@ -77,7 +77,16 @@ extern void *__libc_memalign(size_t, size_t);
 extern void *__libc_valloc(size_t);
 extern void *__libc_pvalloc(size_t);
 
-static struct allocator real;   /* resolved once; NULLs until then */
+/* The real functions, resolved once. Until then the hot four point at
+ * their own slow paths, which resolve first, so the fast paths need no
+ * test for "not yet known". */
+static void *malloc_slow(size_t n);
+static void free_slow(void *p);
+static void *calloc_slow(size_t a, size_t b);
+static void *realloc_slow(void *p, size_t n);
+static struct allocator real = {
+    .malloc = malloc_slow, .free = free_slow, .calloc = calloc_slow, .realloc = realloc_slow,
+};
 /* The real allocator is glibc's, whose blocks carry their chunk size in
  * the word below them (what malloc_usable_size reads). Set by detect(),
  * before sampling starts, from libc.so.6's own symbols: a preloaded
@@ -310,9 +319,8 @@ __attribute__((noinline)) static void *malloc_slow(size_t n)
 
 CGPROF_EXPORT void *malloc(size_t n)
 {
-    void *(*f)(size_t) = LOAD(real.malloc);
-    if (LIKELY(count_down(n) && f))
-        return f(n);
+    if (LIKELY(count_down(n)))
+        return LOAD(real.malloc)(n);
     return malloc_slow(n);
 }
 
@@ -336,12 +344,10 @@ __attribute__((noinline)) static void free_slow(void *p)
 
 CGPROF_EXPORT void free(void *p)
 {
-    void (*f)(void *) = LOAD(real.free);
-    if (LIKELY(!cgprof_heap_marked(p) && f)) {
-        f(p);
-        return;
-    }
-    free_slow(p);
+    if (LIKELY(!cgprof_heap_marked(p)))
+        LOAD(real.free)(p);
+    else
+        free_slow(p);
 }
 
 __attribute__((noinline)) static void *calloc_slow(size_t a, size_t b)
@@ -362,10 +368,9 @@ __attribute__((noinline)) static void *calloc_slow(size_t a, size_t b)
 
 CGPROF_EXPORT void *calloc(size_t a, size_t b)
 {
-    void *(*f)(size_t, size_t) = LOAD(real.calloc);
     size_t n;
-    if (LIKELY(!__builtin_mul_overflow(a, b, &n) && count_down(n) && f))
-        return f(a, b);
+    if (LIKELY(!__builtin_mul_overflow(a, b, &n) && count_down(n)))
+        return LOAD(real.calloc)(a, b);
     return calloc_slow(a, b);
 }
 
@@ -392,10 +397,9 @@ __attribute__((noinline)) static void *realloc_slow(void *p, size_t n)
 
 CGPROF_EXPORT void *realloc(void *p, size_t n)
 {
-    void *(*f)(void *, size_t) = LOAD(real.realloc);
     bool more = count_down(n);
-    if (LIKELY(more && !cgprof_heap_marked(p) && f))
-        return f(p, n);
+    if (LIKELY(more && !cgprof_heap_marked(p)))
+        return LOAD(real.realloc)(p, n);
     return realloc_slow(p, n);
 }
 
