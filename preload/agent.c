@@ -340,20 +340,19 @@ static void heap_begin(struct cgprof__agent *a)
     if (cgprof__heap_detect) {
         cgprof__heap_detect(&ho, allocator, sizeof(allocator));
     } else {
-        /* glibc's heap when the program's malloc is libc's own. */
+        /* Named glibc when the program's malloc is libc's own. */
         void *first = dlsym(RTLD_DEFAULT, "malloc"), *gm = NULL;
         void *libc = dlopen("libc.so.6", RTLD_NOLOAD | RTLD_LAZY);
         if (libc) {
             gm = dlsym(libc, "malloc");
             dlclose(libc);
         }
-        ho.allocator_stats = first && first == gm;
-        snprintf(allocator, sizeof(allocator), "%s", ho.allocator_stats ? "glibc" : "unknown");
+        snprintf(allocator, sizeof(allocator), "%s", first && first == gm ? "glibc" : "unknown");
         ho.allocator = allocator;
         cgprof_warn("heapSummaryEnabled: allocation sites need the allocation interposers of "
                     "libcgprof-heap.so: preload it instead of libcgprof.so (cgprof-exec and "
-                    "cgprof run do when the options ask for the heap summary); capacity, used "
-                    "space and RSS are still recorded");
+                    "cgprof run do when the options ask for the heap summary); capacity and RSS "
+                    "are still recorded");
     }
     int rc = cgprof_heap_start(&ho);
     if (rc != 0)

@@ -541,7 +541,6 @@ static void detect(struct cgprof_heap_options *o, char *name, size_t n)
     else
         snprintf(name, n, "%s", rm && dladdr(rm, &di) ? base_name(di.dli_fname) : "unknown");
     o->allocator = name;
-    o->allocator_stats = glibc;
     /* Call the malloc the program binds to and see whether it reaches
      * ours: comparing addresses is not enough, since a non-PIE program
      * that takes malloc's address owns a canonical PLT entry for it. */
@@ -568,13 +567,12 @@ static void detect(struct cgprof_heap_options *o, char *name, size_t n)
                     "allocation sites are not tracked; capacity, used space and RSS still are", who);
     } else if (glibc) {
         cgprof_info("heap summary: allocations of glibc's malloc are sampled (one per ~%llu "
-                    "bytes); used space from mallinfo2",
+                    "bytes); used space is the sampled live estimate",
                     (unsigned long long)o->interval_bytes);
     } else {
         cgprof_info("heap summary: malloc is %s's; its allocations are sampled (one per ~%llu "
-                    "bytes) through our interposer; used space is the sampled live estimate "
-                    "(mallinfo2 describes glibc's heap only)", name,
-                    (unsigned long long)o->interval_bytes);
+                    "bytes) through our interposer; used space is the sampled live estimate",
+                    name, (unsigned long long)o->interval_bytes);
     }
 }
 

@@ -102,7 +102,6 @@ struct cgprof_heap_options {
     const char *allocator;        /* "glibc" or the module providing malloc */
     bool tracked;                 /* the program's malloc is our interposer */
     const void *interposers;      /* an address in the interposers' library */
-    bool allocator_stats;         /* mallinfo2 describes that allocator */
 };
 
 /* Maps the address set and filter (once, never unmapped) and starts

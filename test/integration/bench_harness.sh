@@ -35,7 +35,7 @@ doc = json.load(open(sys.argv[1]))
 md = open(sys.argv[2]).read()
 bad = []
 want_rows = ["cpu", "wall", "yield", "accuracy", "agent_cpu", "start_true", "start_loop",
-             "rss", "size", "malloc_off", "malloc_on", "idle_states", "render"]
+             "rss", "size", "malloc_off", "malloc_on", "malloc_app", "idle_states", "render"]
 rows = {r["key"]: r for r in doc["rows"]}
 if sorted(rows) != sorted(want_rows):
     bad.append("rows %s, want %s" % (sorted(rows), sorted(want_rows)))

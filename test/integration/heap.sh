@@ -82,7 +82,7 @@ for s, want_b, want_o, name in ((a, 60 * MiB, 3840, "leak_a"), (b, 20 * MiB, 320
     assert s["frames"][-1].endswith(":" + name), "%s is the leaf (malloc frames cut): %s" % (name, s["frames"][-2:])
 assert c is None or avg(c, "liveBytesSum") < 2 * MiB, "churn live %.2f MiB" % (avg(c, "liveBytesSum") / MiB)
 used = [p[2] for p in h["series"]]
-assert max(used) >= 80 * MiB, "used space peaks at %.1f MiB" % (max(used) / MiB)
+assert max(used) >= 0.85 * 80 * MiB, "used space peaks at %.1f MiB" % (max(used) / MiB)
 assert h["peakUsedBytes"] == max(used) and h["peakRssBytes"] >= 80 * MiB
 print("   leak_a %.1f MiB, leak_b %.1f MiB, churn %s; %d data points, %d samples" % (
     avg(a, "liveBytesSum") / MiB, avg(b, "liveBytesSum") / MiB,
@@ -151,9 +151,10 @@ grep -q "allocation sites need the allocation interposers of libcgprof-heap.so" 
 heap_check "$TMP/core" '
 h = heaps[0]
 assert not h["tracked"] and h["incomplete"] and not h["sites"], "figures only, marked incomplete"
-assert h["allocator"] == "glibc" and max(p[2] for p in h["series"]) >= 60 * MiB, "used space from mallinfo2"
+assert h["allocator"] == "glibc" and max(p[2] for p in h["series"]) >= 60 * MiB, "used space from RSS"
+assert all(p[2] == p[3] for p in h["series"]), "used space is RSS when nothing is sampled"
 ' || fail "libcgprof.so: wrong heap summary"
-ok "one line naming libcgprof-heap.so; capacity and used space still recorded"
+ok "one line naming libcgprof-heap.so; capacity and RSS still recorded"
 
 say "both libraries preloaded: one agent"
 LD_PRELOAD="$CORE_LIB $HEAP_LIB" CGPROF_OPTIONS="outputDir:$TMP/both,logLevel:info,samplingIntervalMs:100" \

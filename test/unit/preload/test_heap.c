@@ -32,7 +32,7 @@ static void start(bool tracked)
 {
     struct cgprof_heap_options o = { .interval_bytes = IV, .threshold_permille = 5,
                                      .max_stack_depth = 64, .allocator = "glibc",
-                                     .tracked = tracked, .allocator_stats = true };
+                                     .tracked = tracked };
     cgprof_heap_settled();
     ck_assert_int_eq(cgprof_heap_start(&o), 0);
 }

@@ -200,7 +200,7 @@ START_TEST(test_heap_sample_path)
 {
     struct cgprof_heap_options o = { .interval_bytes = 4096, .threshold_permille = 5,
                                      .max_stack_depth = 64, .allocator = "glibc",
-                                     .tracked = true, .allocator_stats = true };
+                                     .tracked = true };
     int64_t budget = 0;
     static _Alignas(4096) char block[1 << 16];
     /* Before the constructor settled: the countdown stays at zero. */
