@@ -3,7 +3,10 @@
 # deadlock or crash the host: dlopen_stress (4 threads cycling libm, libz,
 # liblzma and libbz2 and hammering malloc) at 1000 Hz exits 0, prints ok and
 # leaves a profile. 60 s, as the sampler issue asks (CGPROF_STRESS_SECONDS
-# shortens it for quick local runs).
+# shortens it for quick local runs). Then 20 s (CGPROF_HEAP_STRESS_SECONDS)
+# under libcgprof-heap.so sampling one allocation per 4 KiB: the
+# interposers, the sampled path and the ring's cancellations under the same
+# load.
 source "$(dirname "$0")/lib.sh"
 need_lib
 need_workload dlopen_stress
@@ -23,3 +26,24 @@ set -e
 note "$(grep -v '^cgprof:' "$TMP/stderr" | head -n 1)"
 expect_profiles "$TMP/out"
 ok "survived ${secs}s of dlopen/malloc stress at 1000 Hz and wrote a profile"
+
+hsecs=${CGPROF_HEAP_STRESS_SECONDS:-20}
+say "the same ${hsecs}s under libcgprof-heap.so, sampling an allocation per 4 KiB"
+set +e
+timeout -k 5 $((hsecs + 30)) env LD_PRELOAD="$HEAP_LIB" \
+    CGPROF_OPTIONS="outputDir:$TMP/heap,cpuSamplingHz:1000,heapSummaryEnabled:true,heapSamplingIntervalBytes:4096,samplingIntervalMs:200" \
+    "$WL/dlopen_stress" "$hsecs" 4 >"$TMP/hstdout" 2>"$TMP/hstderr"
+rc=$?
+set -e
+[ $rc != 124 ] && [ $rc != 137 ] || fail "dlopen_stress hung under libcgprof-heap.so (killed after $((hsecs + 30)) s)"
+[ $rc = 0 ] || fail "dlopen_stress exited $rc under libcgprof-heap.so: $(cat "$TMP/hstdout") $(head -c 1000 "$TMP/hstderr")"
+[ "$(cat "$TMP/hstdout")" = ok ] || fail "dlopen_stress printed '$(cat "$TMP/hstdout")' under libcgprof-heap.so"
+expect_profiles "$TMP/heap"
+"$PYTHON" - "$TMP/heap" <<'PY' || fail "no heap samples in the stress run's profile"
+import glob, gzip, json, sys
+h = [json.load(gzip.open(f, "rt")).get("heapSummary") for f in glob.glob(sys.argv[1] + "/**/*.json.gz", recursive=True)]
+h = [x for x in h if x]
+assert h and h[0]["tracked"] and h[0]["samples"] > 10000, h and {k: v for k, v in h[0].items() if k not in ("series", "sites")}
+print("   %d heap samples, %d lost" % (h[0]["samples"], h[0]["lostSamples"]))
+PY
+ok "survived ${hsecs}s of dlopen/malloc stress with heavy allocation sampling"
