@@ -31,17 +31,6 @@ static const char sample_type_config[] =
     "\"samples\": {\"units\": \"samples\", \"aggregation\": \"sum\", "
     "\"display-name\": \"samples_count\", \"sampled\": false}}";
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes s[0..n) into out (NUL-terminated). */
 static int pct_decode(const char *s, size_t n, char *out, size_t outn)
 {
@@ -51,7 +40,7 @@ static int pct_decode(const char *s, size_t n, char *out, size_t outn)
         if (c == '%') {
             if (i + 2 >= n)
                 return CGPROF_EINVAL;
-            int h = hexval(s[i + 1]), l = hexval(s[i + 2]);
+            int h = cgprof_hexval((unsigned char)s[i + 1]), l = cgprof_hexval((unsigned char)s[i + 2]);
             if (h < 0 || l < 0)
                 return CGPROF_EINVAL;
             c = (char)(h * 16 + l);
