@@ -31,29 +31,6 @@ static const char sample_type_config[] =
     "\"samples\": {\"units\": \"samples\", \"aggregation\": \"sum\", "
     "\"display-name\": \"samples_count\", \"sampled\": false}}";
 
-/* Percent-decodes s[0..n) into out (NUL-terminated). */
-static int pct_decode(const char *s, size_t n, char *out, size_t outn)
-{
-    size_t j = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c == '%') {
-            if (i + 2 >= n)
-                return CGPROF_EINVAL;
-            int h = cgprof_hexval((unsigned char)s[i + 1]), l = cgprof_hexval((unsigned char)s[i + 2]);
-            if (h < 0 || l < 0)
-                return CGPROF_EINVAL;
-            c = (char)(h * 16 + l);
-            i += 2;
-        }
-        if (j + 1 >= outn)
-            return CGPROF_ETOOBIG;
-        out[j++] = c;
-    }
-    out[j] = '\0';
-    return 0;
-}
-
 /* Tests: test/unit/uploader/test_pyroscope.c */
 int cgprof_pyroscope_settings_init(struct cgprof_pyroscope_settings *st,
                                    const struct cgprof_config *cfg)
@@ -72,9 +49,9 @@ int cgprof_pyroscope_settings_init(struct cgprof_pyroscope_settings *st,
     if (at) {
         const char *colon = memchr(auth, ':', (size_t)(at - auth));
         size_t ul = colon ? (size_t)(colon - auth) : (size_t)(at - auth);
-        if (pct_decode(auth, ul, st->user, sizeof(st->user)) != 0 ||
-            (colon && pct_decode(colon + 1, (size_t)(at - colon - 1), st->password,
-                                 sizeof(st->password)) != 0))
+        if (cgprof__pct_decode(auth, ul, st->user, sizeof(st->user)) != 0 ||
+            (colon && cgprof__pct_decode(colon + 1, (size_t)(at - colon - 1), st->password,
+                                         sizeof(st->password)) != 0))
             return CGPROF_EINVAL;
         int w = snprintf(st->endpoint, sizeof(st->endpoint), "%.*s%s", (int)(auth - ep), ep,
                          at + 1);

@@ -40,6 +40,9 @@ struct cgprof__proxy {
     char auth[512];
 };
 int cgprof__proxy_parse(const char *s, struct cgprof__proxy *p);
+/* Percent-decodes s[0..n) onto the end of out (NUL-terminated, bounded by
+ * out_n); %00 is refused. Returns 0 or CGPROF_EINVAL. */
+int cgprof__pct_decode(const char *s, size_t n, char *out, size_t out_n);
 
 /* True when host:port bypasses the proxy per a NO_PROXY list: comma
  * separated names (suffix match on label boundaries, leading "." or "*."

@@ -137,25 +137,16 @@ int cgprof__url_host_header(const struct cgprof__url *u, char *out, size_t n)
     return (w < 0 || (size_t)w >= n) ? CGPROF_ETOOBIG : 0;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
-}
-
-/* Percent-decodes s[0..n) onto the end of out (NUL-terminated, bounded by
- * out_n). Returns 0 or CGPROF_EINVAL. */
-static int pct_decode(const char *s, size_t n, char *out, size_t out_n)
+/* Tests: test/unit/uploader/test_url.c, test_pyroscope.c */
+int cgprof__pct_decode(const char *s, size_t n, char *out, size_t out_n)
 {
     size_t j = strlen(out);
     for (size_t i = 0; i < n; i++) {
         int c = (unsigned char)s[i];
         if (c == '%') {
             int h, l;
-            if (i + 2 >= n || (h = hexval((unsigned char)s[i + 1])) < 0 ||
-                (l = hexval((unsigned char)s[i + 2])) < 0)
+            if (i + 2 >= n || (h = cgprof_hexval((unsigned char)s[i + 1])) < 0 ||
+                (l = cgprof_hexval((unsigned char)s[i + 2])) < 0)
                 return CGPROF_EINVAL;
             c = h * 16 + l;
             i += 2;
@@ -198,14 +189,15 @@ int cgprof__proxy_parse(const char *s, struct cgprof__proxy *p)
     if (at) {
         const char *colon = memchr(s, ':', (size_t)(at - s));
         size_t ulen = colon ? (size_t)(colon - s) : (size_t)(at - s);
-        if (pct_decode(s, ulen, r.auth, sizeof(r.auth)) != 0)
+        if (cgprof__pct_decode(s, ulen, r.auth, sizeof(r.auth)) != 0)
             return CGPROF_EINVAL;
         size_t k = strlen(r.auth);
         if (k + 2 >= sizeof(r.auth))
             return CGPROF_EINVAL;
         r.auth[k] = ':';
         r.auth[k + 1] = '\0';
-        if (colon && pct_decode(colon + 1, (size_t)(at - colon - 1), r.auth, sizeof(r.auth)) != 0)
+        if (colon && cgprof__pct_decode(colon + 1, (size_t)(at - colon - 1), r.auth,
+                                        sizeof(r.auth)) != 0)
             return CGPROF_EINVAL;
         alen -= (size_t)(at + 1 - s);
         s = at + 1;
