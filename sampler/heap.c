@@ -353,8 +353,6 @@ __attribute__((noinline)) static void capture_sigsafe(struct cgprof__sample *s,
                      : "r"(r)
                      : "rax", "memory");
     s->tid = tid;
-    uintptr_t sp = (uintptr_t)r[7];
-    s->stack_start = sp;
     if (t->bounds_tid != tid) {
         t->bounds_tid = tid;
         t->stack_lo = t->stack_hi = 0;
@@ -364,16 +362,7 @@ __attribute__((noinline)) static void capture_sigsafe(struct cgprof__sample *s,
             t->stack_hi = hi;
         }
     }
-    size_t len;
-    if (t->stack_lo < t->stack_hi && sp >= t->stack_lo && sp < t->stack_hi) {
-        len = t->stack_hi - sp;
-        if (len > CGPROF__STACK_COPY)
-            len = CGPROF__STACK_COPY;
-        cgprof__copy_stack_sigsafe(s->stack, (const void *)sp, len);
-    } else {
-        len = cgprof__copy_unknown_sigsafe(s->stack, sp, CGPROF__STACK_COPY);
-    }
-    s->stack_len = (uint32_t)len;
+    cgprof__sample_stack_sigsafe(s, (uintptr_t)r[7], t->stack_lo, t->stack_hi);
 }
 
 /* Async-signal-safe. A slot; when the ring is full the allocating thread

@@ -208,12 +208,13 @@ size_t cgprof__heap_set_count(void);
 
 /* ---- signal handling (signal.c) ---------------------------------------- */
 
-/* Async-signal-safe: copies live stack (unchecked under ASan: stacks hold
- * redzones by design); shared with the heap sampler. */
-void cgprof__copy_stack_sigsafe(void *dst, const void *src, size_t len);
-/* Async-signal-safe: copies from memory of unknown bounds, stopping at the
- * first unmapped page; returns the bytes copied. */
-size_t cgprof__copy_unknown_sigsafe(void *dst, uintptr_t from, size_t len);
+/* Async-signal-safe: copies the live stack from sp into s (stack_start,
+ * stack, stack_len; at most CGPROF__STACK_COPY bytes): up to hi when
+ * [lo, hi) is the thread's known stack and holds sp, else as far as memory
+ * is mapped. Unchecked under ASan (stacks hold redzones by design). Used by
+ * the CPU signal handler and the heap sampler. */
+void cgprof__sample_stack_sigsafe(struct cgprof__sample *s, uintptr_t sp, uintptr_t lo,
+                                  uintptr_t hi);
 
 /* Picks and installs the handler; returns the signal number or -errno. */
 int cgprof__signal_install(void);

@@ -23,7 +23,7 @@ static struct sigaction previous[_NSIG];   /* what was there before us */
 /* Async-signal-safe. Copies [from, from+len) of our own address space into
  * dst, stopping at the first unmapped page; returns the bytes copied. Used
  * when the thread's stack bounds are unknown. */
-size_t cgprof__copy_unknown_sigsafe(void *dst, uintptr_t from, size_t len)
+static size_t copy_unknown_sigsafe(void *dst, uintptr_t from, size_t len)
 {
     struct iovec local = { dst, len };
     struct iovec remote[CGPROF__STACK_COPY / 4096 + 1];
@@ -47,7 +47,7 @@ size_t cgprof__copy_unknown_sigsafe(void *dst, uintptr_t from, size_t len)
  * tests) the copy must not be checked: stacks hold redzones by design. */
 #ifdef __SANITIZE_ADDRESS__
 __attribute__((no_sanitize("address")))
-void cgprof__copy_stack_sigsafe(void *dst, const void *src, size_t len)
+static void copy_stack_sigsafe(void *dst, const void *src, size_t len)
 {
     const volatile unsigned char *s = src;
     unsigned char *d = dst;
@@ -55,11 +55,29 @@ void cgprof__copy_stack_sigsafe(void *dst, const void *src, size_t len)
         d[i] = s[i];
 }
 #else
-void cgprof__copy_stack_sigsafe(void *dst, const void *src, size_t len)
+static void copy_stack_sigsafe(void *dst, const void *src, size_t len)
 {
     memcpy(dst, src, len);
 }
 #endif
+
+/* Async-signal-safe. Tests: test/unit/sampler/test_sampler.c,
+ * test/unit/sampler/test_heap.c */
+void cgprof__sample_stack_sigsafe(struct cgprof__sample *s, uintptr_t sp, uintptr_t lo,
+                                  uintptr_t hi)
+{
+    size_t len;
+    s->stack_start = sp;
+    if (lo < hi && sp >= lo && sp < hi) {
+        len = hi - sp;
+        if (len > CGPROF__STACK_COPY)
+            len = CGPROF__STACK_COPY;
+        copy_stack_sigsafe(s->stack, (const void *)sp, len);
+    } else {
+        len = copy_unknown_sigsafe(s->stack, sp, CGPROF__STACK_COPY);
+    }
+    s->stack_len = (uint32_t)len;
+}
 
 /* Async-signal-safe. Fills a slot from the interrupted context. */
 static void capture_sigsafe(const ucontext_t *uc, const struct cgprof__thread *t,
@@ -92,20 +110,9 @@ static void capture_sigsafe(const ucontext_t *uc, const struct cgprof__thread *t
     s->tid = tid;
     s->kind = CGPROF__SAMPLE_STACK;
     s->weight = periods;
-    uintptr_t sp = (uintptr_t)g[REG_RSP];
-    s->stack_start = sp;
-    size_t len = 0;
-    uintptr_t lo = t->stack_lo, hi = t->stack_hi;
-    if (atomic_load_explicit(&t->tid, memory_order_relaxed) == tid &&
-        lo < hi && sp >= lo && sp < hi) {
-        len = hi - sp;
-        if (len > CGPROF__STACK_COPY)
-            len = CGPROF__STACK_COPY;
-        cgprof__copy_stack_sigsafe(s->stack, (const void *)sp, len);
-    } else {
-        len = cgprof__copy_unknown_sigsafe(s->stack, sp, CGPROF__STACK_COPY);
-    }
-    s->stack_len = (uint32_t)len;
+    bool known = atomic_load_explicit(&t->tid, memory_order_relaxed) == tid;
+    cgprof__sample_stack_sigsafe(s, (uintptr_t)g[REG_RSP], known ? t->stack_lo : 0,
+                                 known ? t->stack_hi : 0);
     cgprof__ring_publish_sigsafe(s);
 }
 
