@@ -78,8 +78,14 @@ void cgprof__fleet_cleanup(struct cgprof__fleet *f)
     memset(f, 0, sizeof(*f));
 }
 
-static int set_info(struct cgprof__fleet *f, struct cgprof_buf *b)
+/* Keeps b's JSON as the fleet info when rc is 0; frees b either way and
+ * returns rc or CGPROF_ENOMEM. */
+static int set_info(struct cgprof__fleet *f, struct cgprof_buf *b, int rc)
 {
+    if (rc != 0) {
+        cgprof_buf_cleanup(b);
+        return rc;
+    }
     f->info_json = cgprof_strndup(b->data ? b->data : "{}", b->len);
     cgprof_buf_cleanup(b);
     return f->info_json ? 0 : CGPROF_ENOMEM;
@@ -134,11 +140,7 @@ static int detect_lambda(struct cgprof__fleet *f, const struct cgprof__fleet_opt
     }
     if (rc == 0)
         rc = cgprof_buf_appends(&b, "}");
-    if (rc != 0) {
-        cgprof_buf_cleanup(&b);
-        return rc;
-    }
-    return set_info(f, &b);
+    return set_info(f, &b, rc);
 }
 
 static void first_line(struct cgprof_buf *b, char *out, size_t n)
@@ -180,11 +182,7 @@ static int detect_ec2(struct cgprof__fleet *f, const struct cgprof__fleet_option
         rc = cgprof__json_quote(&b, type);
     if (rc == 0)
         rc = cgprof_buf_appends(&b, "}");
-    if (rc != 0) {
-        cgprof_buf_cleanup(&b);
-        return rc;
-    }
-    return set_info(f, &b);
+    return set_info(f, &b, rc);
 }
 
 static int detect_ecs(struct cgprof__fleet *f, const struct cgprof__fleet_options *o)
@@ -221,10 +219,7 @@ static int detect_ecs(struct cgprof__fleet *f, const struct cgprof__fleet_option
             rc = cgprof_buf_printf(&b, ", \"memoryLimitInMB\": %.17g", json_number_value(mem));
         if (rc == 0)
             rc = cgprof_buf_appends(&b, "}");
-        if (rc == 0)
-            rc = set_info(f, &b);
-        else
-            cgprof_buf_cleanup(&b);
+        rc = set_info(f, &b, rc);
     }
     json_decref(j);
     return rc;
@@ -240,11 +235,7 @@ static int detect_default(struct cgprof__fleet *f)
     cgprof_buf_init(&b, 1024);
     int rc = cgprof_buf_printf(&b, "{\"id\": \"%s\", \"type\": \"UNKNOWN\", \"vCPUs\": %ld}",
                                f->agent_id, vcpus > 0 ? vcpus : 1);
-    if (rc != 0) {
-        cgprof_buf_cleanup(&b);
-        return rc;
-    }
-    return set_info(f, &b);
+    return set_info(f, &b, rc);
 }
 
 /* Tests: test/unit/uploader/test_fleet.c */
