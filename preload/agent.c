@@ -325,6 +325,18 @@ static int spawn(struct cgprof__agent *a)
 
 void (*cgprof__heap_detect)(struct cgprof_heap_options *o, char *name, size_t n);
 
+/* libc.so.6's own definition of name (not whichever comes first: a
+ * preloaded tcmalloc also defines __libc_malloc and friends), or NULL. */
+void *cgprof__libc_sym(const char *name)
+{
+    void *libc = dlopen("libc.so.6", RTLD_NOLOAD | RTLD_LAZY), *p = NULL;
+    if (libc) {
+        p = dlsym(libc, name);
+        dlclose(libc);
+    }
+    return p;
+}
+
 /* heapSummaryEnabled: detect which malloc the program gets and start the
  * heap sampler, which samples allocations only where our interposers are
  * the program's malloc; without them (libcgprof.so rather than
@@ -341,13 +353,9 @@ static void heap_begin(struct cgprof__agent *a)
         cgprof__heap_detect(&ho, allocator, sizeof(allocator));
     } else {
         /* Named glibc when the program's malloc is libc's own. */
-        void *first = dlsym(RTLD_DEFAULT, "malloc"), *gm = NULL;
-        void *libc = dlopen("libc.so.6", RTLD_NOLOAD | RTLD_LAZY);
-        if (libc) {
-            gm = dlsym(libc, "malloc");
-            dlclose(libc);
-        }
-        snprintf(allocator, sizeof(allocator), "%s", first && first == gm ? "glibc" : "unknown");
+        void *first = dlsym(RTLD_DEFAULT, "malloc");
+        snprintf(allocator, sizeof(allocator), "%s",
+                 first && first == cgprof__libc_sym("malloc") ? "glibc" : "unknown");
         ho.allocator = allocator;
         cgprof_warn("heapSummaryEnabled: allocation sites need the allocation interposers of "
                     "libcgprof-heap.so: preload it instead of libcgprof.so (cgprof-exec and "

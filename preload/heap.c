@@ -194,15 +194,13 @@ static bool resolve(void)
     p = sym("valloc"); SET_FN(r.valloc, p);
     p = sym("pvalloc"); SET_FN(r.pvalloc, p);
     bool libc = !r.malloc || !r.free || !r.calloc || !r.realloc;
-    if (libc) {
+    if (libc) {   /* glibc's own, all of them */
         r.malloc = __libc_malloc;
         r.free = __libc_free;
         r.calloc = __libc_calloc;
         r.realloc = __libc_realloc;
         r.posix_memalign = NULL;
         r.aligned_alloc = NULL;
-    }
-    if (libc) {   /* glibc's own, all of them */
         r.memalign = __libc_memalign;
         r.valloc = __libc_valloc;
         r.pvalloc = __libc_pvalloc;
@@ -420,11 +418,12 @@ enum align_kind { K_POSIX_MEMALIGN, K_ALIGNED_ALLOC, K_MEMALIGN, K_VALLOC, K_PVA
 static void *aligned_common(enum align_kind k, size_t align, size_t n, int *rc)
 {
     size_t page = PAGE;
-    long ps = sysconf(_SC_PAGESIZE);
-    if (ps > 0)
-        page = (size_t)ps;
-    if (k == K_VALLOC || k == K_PVALLOC)
+    if (k == K_VALLOC || k == K_PVALLOC) {
+        long ps = sysconf(_SC_PAGESIZE);
+        if (ps > 0)
+            page = (size_t)ps;
         align = page;
+    }
     if (k == K_PVALLOC)
         n = n ? (n + page - 1) & ~(page - 1) : page;
     bool more = count_down(n);
@@ -516,19 +515,13 @@ static const char *base_name(const char *path)
 static void detect(struct cgprof_heap_options *o, char *name, size_t n)
 {
     resolve();
-    void *first = dlsym(RTLD_DEFAULT, "malloc"), *self, *rm, *gm = NULL;
+    void *first = dlsym(RTLD_DEFAULT, "malloc"), *self, *rm;
     void *(*selfp)(size_t) = cgprof__self_malloc;
     void *(*realp)(size_t) = real.malloc;
     memcpy(&self, &selfp, sizeof(self));
     memcpy(&rm, &realp, sizeof(rm));
-    void *gf = NULL, *ga = NULL, *rf, *ra;
-    void *libc = dlopen("libc.so.6", RTLD_NOLOAD | RTLD_LAZY);
-    if (libc) {
-        gm = dlsym(libc, "malloc");
-        gf = dlsym(libc, "free");
-        ga = dlsym(libc, "memalign");
-        dlclose(libc);
-    }
+    void *gm = cgprof__libc_sym("malloc"), *gf = cgprof__libc_sym("free");
+    void *ga = cgprof__libc_sym("memalign"), *rf, *ra;
     void (*realf)(void *) = real.free;
     void *(*reala)(size_t, size_t) = real.memalign;
     memcpy(&rf, &realf, sizeof(rf));

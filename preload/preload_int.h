@@ -71,6 +71,8 @@ struct cgprof_heap_options;
  * name[0..n)) and logs it once. Set by heap.c where it is linked in; NULL
  * in libcgprof.so, which has no interposers. */
 extern void (*cgprof__heap_detect)(struct cgprof_heap_options *o, char *name, size_t n);
+/* agent.c: libc.so.6's own definition of name, or NULL. */
+void *cgprof__libc_sym(const char *name);
 
 /* fork.c */
 void cgprof__fork_register(void);
