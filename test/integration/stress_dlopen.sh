@@ -11,34 +11,34 @@ source "$(dirname "$0")/lib.sh"
 need_lib
 need_workload dlopen_stress
 
+# stress LIB OPTIONS SECONDS TAG: dlopen_stress under LIB for SECONDS with
+# 4 threads, output in $TMP/TAG; fails on a hang (generous slack for the
+# exit-time flush), a non-zero exit, other output, or no profile.
+stress() {
+    local lib=$1 opts=$2 secs=$3 tag=$4 rc
+    set +e
+    timeout -k 5 $((secs + 30)) env LD_PRELOAD="$lib" CGPROF_OPTIONS="outputDir:$TMP/$tag,$opts" \
+        "$WL/dlopen_stress" "$secs" 4 >"$TMP/$tag.stdout" 2>"$TMP/$tag.stderr"
+    rc=$?
+    set -e
+    [ $rc != 124 ] && [ $rc != 137 ] ||
+        fail "dlopen_stress hung under $(basename "$lib") (killed after $((secs + 30)) s)"
+    [ $rc = 0 ] || fail "dlopen_stress exited $rc under $(basename "$lib"): $(cat "$TMP/$tag.stdout") $(head -c 1000 "$TMP/$tag.stderr")"
+    [ "$(cat "$TMP/$tag.stdout")" = ok ] ||
+        fail "dlopen_stress printed '$(cat "$TMP/$tag.stdout")' under $(basename "$lib")"
+    note "$(grep -v '^cgprof:' "$TMP/$tag.stderr" | head -n 1)"
+    expect_profiles "$TMP/$tag"
+}
+
 secs=${CGPROF_STRESS_SECONDS:-60}
 say "dlopen_stress ${secs}s, 4 threads, at 1000 Hz"
-# A hang is a failure too: allow generous slack for the exit-time flush.
-set +e
-timeout -k 5 $((secs + 30)) env LD_PRELOAD="$LIB" \
-    CGPROF_OPTIONS="outputDir:$TMP/out,cpuSamplingHz:1000" \
-    "$WL/dlopen_stress" "$secs" 4 >"$TMP/stdout" 2>"$TMP/stderr"
-rc=$?
-set -e
-[ $rc != 124 ] && [ $rc != 137 ] || fail "dlopen_stress hung under the preload (killed after $((secs + 30)) s)"
-[ $rc = 0 ] || fail "dlopen_stress exited $rc under the preload: $(cat "$TMP/stdout") $(head -c 1000 "$TMP/stderr")"
-[ "$(cat "$TMP/stdout")" = ok ] || fail "dlopen_stress printed '$(cat "$TMP/stdout")'"
-note "$(grep -v '^cgprof:' "$TMP/stderr" | head -n 1)"
-expect_profiles "$TMP/out"
+stress "$LIB" cpuSamplingHz:1000 "$secs" out
 ok "survived ${secs}s of dlopen/malloc stress at 1000 Hz and wrote a profile"
 
 hsecs=${CGPROF_HEAP_STRESS_SECONDS:-20}
 say "the same ${hsecs}s under libcgprof-heap.so, sampling an allocation per 4 KiB"
-set +e
-timeout -k 5 $((hsecs + 30)) env LD_PRELOAD="$HEAP_LIB" \
-    CGPROF_OPTIONS="outputDir:$TMP/heap,cpuSamplingHz:1000,heapSummaryEnabled:true,heapSamplingIntervalBytes:4096,samplingIntervalMs:200" \
-    "$WL/dlopen_stress" "$hsecs" 4 >"$TMP/hstdout" 2>"$TMP/hstderr"
-rc=$?
-set -e
-[ $rc != 124 ] && [ $rc != 137 ] || fail "dlopen_stress hung under libcgprof-heap.so (killed after $((hsecs + 30)) s)"
-[ $rc = 0 ] || fail "dlopen_stress exited $rc under libcgprof-heap.so: $(cat "$TMP/hstdout") $(head -c 1000 "$TMP/hstderr")"
-[ "$(cat "$TMP/hstdout")" = ok ] || fail "dlopen_stress printed '$(cat "$TMP/hstdout")' under libcgprof-heap.so"
-expect_profiles "$TMP/heap"
+stress "$HEAP_LIB" cpuSamplingHz:1000,heapSummaryEnabled:true,heapSamplingIntervalBytes:4096,samplingIntervalMs:200 \
+    "$hsecs" heap
 "$PYTHON" - "$TMP/heap" <<'PY' || fail "no heap samples in the stress run's profile"
 import glob, gzip, json, sys
 h = [json.load(gzip.open(f, "rt")).get("heapSummary") for f in glob.glob(sys.argv[1] + "/**/*.json.gz", recursive=True)]
