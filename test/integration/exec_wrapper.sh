@@ -187,24 +187,22 @@ print("none" if not hs else "true" if all(h["tracked"] for h in hs) else "false"
 PY
 }
 HOPTS=heapSummaryEnabled:true,samplingIntervalMs:100,heapSamplingIntervalBytes:65536
+# mapped_libs OPTIONS: the cgprof libraries a sleep run through the
+# installed cgprof-exec with OPTIONS has mapped, one per line.
+mapped_libs() {
+    env -u CGPROF_LIB "$PFX/bin/cgprof-exec" --options "$1" -- sleep 30 &
+    local pid=$!
+    for _ in $(seq 100); do
+        grep -q libcgprof "/proc/$pid/maps" 2>/dev/null && break
+        sleep 0.02
+    done
+    grep -o '/[^ ]*libcgprof[^ ]*' "/proc/$pid/maps" | sort -u
+    kill -TERM $pid; set +e; wait $pid; set -e
+}
 # A running program: the library mapped is libcgprof-heap.so, and only it.
-env -u CGPROF_LIB "$PFX/bin/cgprof-exec" --options "outputDir:$TMP/hs,$HOPTS" -- sleep 30 &
-pid=$!
-for _ in $(seq 100); do
-    grep -q libcgprof "/proc/$pid/maps" 2>/dev/null && break
-    sleep 0.02
-done
-maps=$(grep -o '/[^ ]*libcgprof[^ ]*' "/proc/$pid/maps" | sort -u)
-kill -TERM $pid; set +e; wait $pid; set -e
+maps=$(mapped_libs "outputDir:$TMP/hs,$HOPTS")
 [ "$maps" = "$PHEAP" ] || fail "sleep with heapSummaryEnabled:true maps '$maps', expected only $PHEAP"
-env -u CGPROF_LIB "$PFX/bin/cgprof-exec" --options "outputDir:$TMP/hs0" -- sleep 30 &
-pid=$!
-for _ in $(seq 100); do
-    grep -q libcgprof "/proc/$pid/maps" 2>/dev/null && break
-    sleep 0.02
-done
-maps=$(grep -o '/[^ ]*libcgprof[^ ]*' "/proc/$pid/maps" | sort -u)
-kill -TERM $pid; set +e; wait $pid; set -e
+maps=$(mapped_libs "outputDir:$TMP/hs0")
 [ "$maps" = "$PCORE" ] || fail "sleep without the heap summary maps '$maps', expected only $PCORE"
 # A profile: allocation sites tracked, and no cgprof: line.
 env -u CGPROF_LIB "$PFX/bin/cgprof-exec" --options "outputDir:$TMP/h1,$HOPTS" -- "$WL/cpusplit" 1 1 \
